@@ -1,0 +1,368 @@
+"""Everything the bot, the workers and the trainer ask of the database, as plain functions.
+
+Each takes a Session first and flushes rather than commits: the caller's `session_scope` decides
+when the work is one transaction. `user_id` is always the Telegram user id.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from store.models import (
+    RATING_VALUES,
+    Caption,
+    CaptionRequest,
+    Correction,
+    ModelStatus,
+    ModelVersion,
+    Rating,
+    RequestStatus,
+    User,
+    utcnow,
+)
+
+RatingValue = Literal["up", "down"]
+
+
+def _insert_for(session: Session):
+    """The dialect's INSERT, which knows ON CONFLICT: both PostgreSQL and SQLite have it."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert
+    if name == "sqlite":
+        return sqlite.insert
+    raise NotImplementedError(f"no upsert for the {name} dialect")
+
+
+def ensure_user(session: Session, telegram_id: int) -> User:
+    """The user row, created on first contact; two processes racing here both succeed."""
+    insert = _insert_for(session)
+    session.execute(
+        insert(User)
+        .values(telegram_id=telegram_id, first_seen_at=utcnow())
+        .on_conflict_do_nothing(index_elements=[User.telegram_id])
+    )
+    return session.execute(
+        select(User).where(User.telegram_id == telegram_id).execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+def create_request(
+    session: Session,
+    *,
+    user_id: int,
+    chat_id: int,
+    message_id: int,
+    file_id: str,
+    file_unique_id: str,
+    file_size: int | None,
+) -> CaptionRequest:
+    """A queued request for one photo; the user row is made if this is their first."""
+    ensure_user(session, user_id)
+    request = CaptionRequest(
+        user_id=user_id,
+        chat_id=chat_id,
+        message_id=message_id,
+        file_id=file_id,
+        file_unique_id=file_unique_id,
+        file_size=file_size,
+        status=RequestStatus.queued,
+    )
+    session.add(request)
+    session.flush()
+    return request
+
+
+def get_request(session: Session, request_id: int) -> CaptionRequest | None:
+    return session.get(CaptionRequest, request_id)
+
+
+def _require_request(session: Session, request_id: int) -> CaptionRequest:
+    request = session.get(CaptionRequest, request_id)
+    if request is None:
+        raise LookupError(f"no caption request {request_id}")
+    return request
+
+
+def mark_running(session: Session, request_id: int) -> None:
+    request = _require_request(session, request_id)
+    request.status = RequestStatus.running
+    session.flush()
+
+
+def mark_failed(session: Session, request_id: int, reason: str) -> None:
+    request = _require_request(session, request_id)
+    request.status = RequestStatus.failed
+    request.error_reason = reason
+    request.finished_at = utcnow()
+    session.flush()
+
+
+def record_caption(
+    session: Session,
+    request_id: int,
+    *,
+    text: str,
+    model_version: str,
+    beam: int,
+    latency_ms: float,
+    media_path: str | None,
+    media_sha256: str | None,
+) -> Caption:
+    """Store the caption and finish the request. A retried job gets the caption stored first."""
+    request = _require_request(session, request_id)
+    request.media_path = media_path
+    request.media_sha256 = media_sha256
+    request.status = RequestStatus.done
+    request.error_reason = None
+    request.finished_at = utcnow()
+    caption = request.caption
+    if caption is None:
+        caption = Caption(
+            request=request,
+            text=text,
+            model_version=model_version,
+            beam=beam,
+            latency_ms=float(latency_ms),
+        )
+        session.add(caption)
+    session.flush()
+    return caption
+
+
+def set_reply_message(session: Session, caption_id: int, message_id: int) -> None:
+    """Remember the bot's reply that carries the buttons, so it can be edited later."""
+    caption = session.get(Caption, caption_id)
+    if caption is None:
+        raise LookupError(f"no caption {caption_id}")
+    caption.reply_message_id = message_id
+    session.flush()
+
+
+def get_caption(session: Session, caption_id: int) -> Caption | None:
+    return session.get(Caption, caption_id)
+
+
+def set_rating(session: Session, caption_id: int, user_id: int, value: RatingValue) -> Rating:
+    """One rating per user and caption: the first call makes it, later calls change its value."""
+    if value not in RATING_VALUES:
+        raise ValueError(f"rating must be one of {RATING_VALUES}, not {value!r}")
+    ensure_user(session, user_id)
+    now = utcnow()
+    insert = _insert_for(session)
+    statement = insert(Rating).values(
+        caption_id=caption_id, user_id=user_id, value=value, created_at=now, updated_at=now
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[Rating.caption_id, Rating.user_id],
+            set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
+        )
+    )
+    return session.execute(
+        select(Rating)
+        .where(Rating.caption_id == caption_id, Rating.user_id == user_id)
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+def add_correction(session: Session, caption_id: int, user_id: int, text: str) -> Correction:
+    ensure_user(session, user_id)
+    correction = Correction(caption_id=caption_id, user_id=user_id, text=text)
+    session.add(correction)
+    session.flush()
+    return correction
+
+
+def forget_user(session: Session, telegram_id: int) -> list[str]:
+    """Delete a user and, by cascade, their requests, captions, ratings and corrections.
+
+    Returns the media paths that no remaining request refers to, for the caller to delete
+    after the commit (the same photo sent by someone else stays).
+    """
+    paths = set(
+        session.scalars(
+            select(CaptionRequest.media_path).where(
+                CaptionRequest.user_id == telegram_id, CaptionRequest.media_path.is_not(None)
+            )
+        )
+    )
+    session.execute(delete(User).where(User.telegram_id == telegram_id))
+    # Objects of this user already in the session are gone from the database now.
+    session.expire_all()
+    if not paths:
+        return []
+    still_used = set(
+        session.scalars(
+            select(CaptionRequest.media_path).where(CaptionRequest.media_path.in_(paths)).distinct()
+        )
+    )
+    return sorted(paths - still_used)
+
+
+def _median_latency_ms(session: Session) -> float | None:
+    """The median without loading every row: one or two values read at the middle offset."""
+    count = session.scalar(select(func.count(Caption.id))) or 0
+    if count == 0:
+        return None
+    middle = session.scalars(
+        select(Caption.latency_ms)
+        .order_by(Caption.latency_ms)
+        .offset((count - 1) // 2)
+        .limit(2 if count % 2 == 0 else 1)
+    ).all()
+    return float(sum(middle) / len(middle))
+
+
+def service_stats(session: Session) -> dict[str, Any]:
+    """Numbers for the admins' /stats.
+
+    success_rate is done / (done + failed), over finished requests only; up_share is 👍 among all
+    ratings. Either is None while there is nothing to divide.
+    """
+    by_status = dict(
+        session.execute(
+            select(CaptionRequest.status, func.count(CaptionRequest.id)).group_by(
+                CaptionRequest.status
+            )
+        ).all()
+    )
+    requests = sum(by_status.values())
+    done = by_status.get(RequestStatus.done, 0)
+    failed = by_status.get(RequestStatus.failed, 0)
+    by_value = dict(
+        session.execute(select(Rating.value, func.count(Rating.id)).group_by(Rating.value)).all()
+    )
+    ratings = sum(by_value.values())
+    return {
+        "requests": requests,
+        "done": done,
+        "failed": failed,
+        "success_rate": done / (done + failed) if done + failed else None,
+        "median_latency_ms": _median_latency_ms(session),
+        "up_share": by_value.get("up", 0) / ratings if ratings else None,
+    }
+
+
+def active_model_version(session: Session) -> ModelVersion | None:
+    """The version workers should serve: the most recently activated one still active."""
+    return session.scalars(
+        select(ModelVersion)
+        .where(ModelVersion.status == ModelStatus.active)
+        .order_by(ModelVersion.activated_at.desc(), ModelVersion.id.desc())
+        .limit(1)
+    ).first()
+
+
+def add_model_version(
+    session: Session,
+    *,
+    version: str,
+    encoder: str,
+    path: str,
+    metrics: dict[str, Any] | None = None,
+    data_counts: dict[str, Any] | None = None,
+    parent_version: str | None = None,
+    notes: str | None = None,
+    status: ModelStatus = ModelStatus.candidate,
+) -> ModelVersion:
+    """Record a trained bundle; it serves nobody until activated."""
+    model = ModelVersion(
+        version=version,
+        encoder=encoder,
+        path=path,
+        metrics=metrics or {},
+        data_counts=data_counts or {},
+        parent_version=parent_version,
+        notes=notes,
+        status=status,
+    )
+    session.add(model)
+    session.flush()
+    return model
+
+
+def get_model_version(session: Session, version: str) -> ModelVersion | None:
+    return session.scalars(select(ModelVersion).where(ModelVersion.version == version)).first()
+
+
+def activate_model_version(session: Session, version: str) -> ModelVersion:
+    """Make one version the active one; the one active before is retired, so only one serves."""
+    model = get_model_version(session, version)
+    if model is None:
+        raise LookupError(f"no model version {version!r}")
+    for previous in session.scalars(
+        select(ModelVersion).where(
+            ModelVersion.status == ModelStatus.active, ModelVersion.id != model.id
+        )
+    ):
+        previous.status = ModelStatus.retired
+    model.status = ModelStatus.active
+    model.activated_at = utcnow()
+    session.flush()
+    return model
+
+
+def set_model_status(
+    session: Session, version: str, status: ModelStatus, notes: str | None = None
+) -> ModelVersion:
+    """Mark a candidate failed (or retired) with a note saying why."""
+    model = get_model_version(session, version)
+    if model is None:
+        raise LookupError(f"no model version {version!r}")
+    model.status = status
+    if notes is not None:
+        model.notes = notes
+    session.flush()
+    return model
+
+
+def list_model_versions(session: Session) -> list[ModelVersion]:
+    return list(session.scalars(select(ModelVersion).order_by(ModelVersion.created_at.desc())))
+
+
+@dataclass(frozen=True)
+class FeedbackExample:
+    """A photo and a caption people vouched for: a correction they typed, or a caption rated 👍."""
+
+    media_path: str
+    media_sha256: str | None
+    text: str
+    source: Literal["correction", "upvote"]
+    caption_id: int
+
+
+def feedback_examples(session: Session) -> list[FeedbackExample]:
+    """Training data from users: every correction, and every caption with a 👍 and no 👎.
+
+    Only requests whose photo was kept (media_path set) count; oldest first, so runs repeat.
+    """
+    corrections = session.execute(
+        select(CaptionRequest.media_path, CaptionRequest.media_sha256, Correction.text, Caption.id)
+        .join(Caption, Caption.request_id == CaptionRequest.id)
+        .join(Correction, Correction.caption_id == Caption.id)
+        .where(CaptionRequest.media_path.is_not(None))
+        .order_by(Correction.id)
+    ).all()
+    downvoted = select(Rating.caption_id).where(Rating.value == "down")
+    upvoted = session.execute(
+        select(CaptionRequest.media_path, CaptionRequest.media_sha256, Caption.text, Caption.id)
+        .join(Caption, Caption.request_id == CaptionRequest.id)
+        .where(
+            CaptionRequest.media_path.is_not(None),
+            Caption.id.in_(select(Rating.caption_id).where(Rating.value == "up")),
+            Caption.id.not_in(downvoted),
+        )
+        .order_by(Caption.id)
+    ).all()
+    return [
+        FeedbackExample(path, sha, text, "correction", caption_id)
+        for path, sha, text, caption_id in corrections
+    ] + [
+        FeedbackExample(path, sha, text, "upvote", caption_id)
+        for path, sha, text, caption_id in upvoted
+    ]
