@@ -1,0 +1,1 @@
+"""captionbot: the composition root (settings, the `captionbot` command, the one-machine mode)."""

@@ -1,0 +1,31 @@
+"""The `captionbot` command. Each group of subcommands lives in its own module and registers
+itself here, so this file reads as the list of what the command can do."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from captionbot import ml_commands, service_commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="captionbot", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+    ml_commands.register(commands)  # caption, train, evaluate, cache-features
+    service_commands.register(commands)  # up, bot, worker, migrate, sandbox
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

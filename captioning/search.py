@@ -1,0 +1,141 @@
+"""Decoding: greedy, beam and sampled search, batched over images.
+
+The encoder runs once per image and the decoder once per token with its LSTM state carried, so a
+caption costs one small step per word instead of re-running the whole prefix.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from captioning.decoder import AttentionDecoder
+
+
+@dataclass
+class Hypothesis:
+    ids: list[int]  # word ids without <start> and <end>
+    attention: np.ndarray  # (len(ids), cells): where the decoder looked for each word
+    log_prob: float
+
+
+class CompiledDecoder:
+    """The decoder's start and step as tf.functions with fixed signatures: traced once, fast per call."""
+
+    def __init__(self, decoder: AttentionDecoder) -> None:
+        c = decoder.config
+        grid_spec = tf.TensorSpec([None, c.grid_cells, c.feature_channels], tf.float32)
+        state_spec = tf.TensorSpec([None, c.units], tf.float32)
+        feature_spec = tf.TensorSpec([None, c.grid_cells, c.feature_dim], tf.float32)
+        key_spec = tf.TensorSpec([None, c.grid_cells, c.attention_dim], tf.float32)
+        self.decoder = decoder
+        self.start = tf.function(lambda grid: decoder.start(grid), input_signature=[grid_spec])
+
+        def step(words, h, c_state, features, keys):
+            pre_output, h, c_state, alpha = decoder.step(words, h, c_state, features, keys)
+            return tf.nn.log_softmax(decoder.logits(pre_output)), h, c_state, alpha
+
+        self.step = tf.function(
+            step, input_signature=[tf.TensorSpec([None], tf.int32), state_spec, state_spec, feature_spec, key_spec]
+        )
+
+
+def _tile(tensors, times: int):
+    return [tf.repeat(t, times, axis=0) for t in tensors]
+
+
+def greedy_search(model: CompiledDecoder, grid: np.ndarray, start_id: int, end_id: int, max_words: int) -> list[Hypothesis]:
+    """The most likely word at every step."""
+    features, keys, h, c = model.start(tf.convert_to_tensor(grid, tf.float32))
+    n = grid.shape[0]
+    words = np.full(n, start_id, np.int32)
+    ids, alphas, log_probs = [], [], np.zeros(n)
+    finished = np.zeros(n, bool)
+    for _ in range(max_words + 1):
+        logp, h, c, alpha = model.step(words, h, c, features, keys)
+        logp = logp.numpy()
+        words = logp.argmax(axis=1).astype(np.int32)
+        log_probs += np.where(finished, 0.0, logp[np.arange(n), words])
+        ids.append(words)
+        alphas.append(alpha.numpy())
+        finished |= words == end_id
+        if finished.all():
+            break
+    return _collect(np.stack(ids, 1), np.stack(alphas, 1), log_probs, end_id)
+
+
+def sample_search(
+    model: CompiledDecoder, grid: np.ndarray, start_id: int, end_id: int, max_words: int, rng: np.random.Generator
+) -> list[Hypothesis]:
+    """One caption per row drawn from the model's distribution (for self-critical training)."""
+    features, keys, h, c = model.start(tf.convert_to_tensor(grid, tf.float32))
+    n = grid.shape[0]
+    words = np.full(n, start_id, np.int32)
+    ids, log_probs, finished = [], np.zeros(n), np.zeros(n, bool)
+    for _ in range(max_words + 1):
+        logp, h, c, _ = model.step(words, h, c, features, keys)
+        probs = np.exp(logp.numpy().astype(np.float64))
+        probs /= probs.sum(axis=1, keepdims=True)
+        cumulative = probs.cumsum(axis=1)
+        words = (cumulative < rng.random((n, 1))).sum(axis=1).clip(0, probs.shape[1] - 1).astype(np.int32)
+        words = np.where(finished, end_id, words).astype(np.int32)
+        ids.append(words)
+        finished |= words == end_id
+        if finished.all():
+            break
+    dummy = np.zeros((n, len(ids), 1), np.float32)
+    return _collect(np.stack(ids, 1), dummy, log_probs, end_id)
+
+
+def beam_search(
+    model: CompiledDecoder,
+    grid: np.ndarray,
+    start_id: int,
+    end_id: int,
+    max_words: int,
+    beam: int = 3,
+    length_penalty: float = 0.0,
+) -> list[Hypothesis]:
+    """Keep the `beam` best prefixes per image; rank finished ones by log p / ((5 + len) / 6) ** α."""
+    n = grid.shape[0]
+    features, keys, h, c = _tile(model.start(tf.convert_to_tensor(grid, tf.float32)), beam)
+    rows = n * beam
+    words = np.full(rows, start_id, np.int32)
+    scores = np.tile(np.r_[0.0, np.full(beam - 1, -np.inf)], n)  # only the first beam is live at t=0
+    finished = np.zeros(rows, bool)
+    lengths = np.zeros(rows, np.int64)
+    history = np.zeros((rows, 0), np.int32)
+    attention = np.zeros((rows, 0, grid.shape[1]), np.float32)
+    for _ in range(max_words + 1):
+        logp, h, c, alpha = model.step(words, h, c, features, keys)
+        logp = logp.numpy().astype(np.float64)
+        vocab = logp.shape[1]
+        logp[finished] = -np.inf
+        logp[finished, end_id] = 0.0  # a finished beam carries on unchanged
+        total = (scores[:, None] + logp).reshape(n, beam * vocab)
+        top = np.argpartition(-total, beam - 1, axis=1)[:, :beam]
+        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(total, top, 1), axis=1), 1)
+        parent = (top // vocab + np.arange(n)[:, None] * beam).reshape(-1)
+        words = (top % vocab).reshape(-1).astype(np.int32)
+        scores = np.take_along_axis(total, top, 1).reshape(-1)
+        was_finished = finished[parent]
+        lengths = lengths[parent] + (~was_finished)
+        finished = was_finished | (words == end_id)
+        history = np.concatenate([history[parent], words[:, None]], axis=1)
+        attention = np.concatenate([attention[parent], alpha.numpy()[parent][:, None]], axis=1)
+        h, c = tf.gather(h, parent), tf.gather(c, parent)
+        if finished.all():
+            break
+    normalised = scores / (((5.0 + lengths) / 6.0) ** length_penalty)
+    best = normalised.reshape(n, beam).argmax(axis=1) + np.arange(n) * beam
+    return _collect(history[best], attention[best], scores[best], end_id)
+
+
+def _collect(ids: np.ndarray, alphas: np.ndarray, log_probs: np.ndarray, end_id: int) -> list[Hypothesis]:
+    results = []
+    for row_ids, row_alphas, log_prob in zip(ids, alphas, log_probs):
+        ends = np.flatnonzero(row_ids == end_id)
+        length = int(ends[0]) if ends.size else len(row_ids)
+        results.append(Hypothesis(row_ids[:length].tolist(), row_alphas[:length], float(log_prob)))
+    return results

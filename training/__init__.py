@@ -1,0 +1,1 @@
+"""Training: datasets, the feature cache, the training loop, evaluation and model versions."""
