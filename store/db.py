@@ -77,6 +77,7 @@ def alembic_config(url: str):
     config = Config(str(MIGRATIONS_DIR / "alembic.ini"))
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["database_url"] = url
+    config.attributes["configure_logger"] = False
     return config
 
 

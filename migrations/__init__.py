@@ -1,0 +1,1 @@
+"""Alembic environment and schema versions for the store; `captionbot migrate` applies them."""
