@@ -8,6 +8,7 @@ import logging
 def register(commands: argparse._SubParsersAction) -> None:
     """Filled in with the service."""
     register_migrate(commands)
+    register_service(commands)
 
 
 def register_migrate(commands: argparse._SubParsersAction) -> None:
@@ -32,4 +33,50 @@ def run_migrate(args: argparse.Namespace) -> int:
     upgrade_database(url, args.revision)
     shown = make_url(url).render_as_string(hide_password=True)
     logging.getLogger(__name__).info("database %s is at revision %s", shown, args.revision)
+    return 0
+
+
+def register_service(commands: argparse._SubParsersAction) -> None:
+    """`up`, `bot` and `worker`: the service's processes."""
+    up = commands.add_parser("up", help="run everything on one machine (sandbox Bot API without TELEGRAM_TOKEN)")
+    up.set_defaults(handler=run_up)
+    bot = commands.add_parser("bot", help="run the Telegram bot (long polling)")
+    bot.set_defaults(handler=run_bot)
+    worker = commands.add_parser("worker", help="run a worker: captions (loads the model) or training")
+    worker.add_argument(
+        "--queue",
+        dest="queues",
+        action="append",
+        choices=["captions", "training"],
+        help="queue to work (repeat for several; default: captions)",
+    )
+    worker.add_argument("--burst", action="store_true", help="quit when the queues are empty")
+    worker.add_argument("--name", help="worker name shown in RQ (default: random)")
+    worker.set_defaults(handler=run_worker)
+
+
+def run_up(args: argparse.Namespace) -> int:
+    from captionbot.one_machine import run_up as up
+    from captionbot.settings import get_settings
+
+    return up(get_settings())
+
+
+def run_bot(args: argparse.Namespace) -> int:
+    from bot.application import run_bot as run
+    from captionbot.settings import get_settings
+
+    settings = get_settings()
+    if not settings.telegram_token:
+        logging.getLogger(__name__).error("set TELEGRAM_TOKEN, or use `captionbot up` for the local sandbox")
+        return 2
+    run(settings)
+    return 0
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    from captionbot.settings import get_settings
+    from worker.main import run_worker as run
+
+    run(get_settings(), args.queues or ["captions"], burst=args.burst, name=args.name)
     return 0

@@ -1,0 +1,92 @@
+"""The bot, assembled: reading `handlers()` tells you everything it reacts to.
+
+Try it offline: `captionbot up` starts the sandbox Bot API, workers and this bot, and prints the
+address of a chat page where you can send a photo.
+"""
+from __future__ import annotations
+
+import logging
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot import admin, commands, corrections, photos, ratings
+from bot.errors import on_error
+from bot.state import attach_runtime
+from captionbot.runtime import Runtime, connect
+from captionbot.settings import Settings
+
+log = logging.getLogger(__name__)
+# Handlers wait on Redis and the database in threads; this many updates may do so at once.
+CONCURRENT_UPDATES = 16
+COMMANDS = [
+    BotCommand("start", "what this bot does"),
+    BotCommand("help", "how to use it"),
+    BotCommand("forget", "delete everything the bot keeps about you"),
+]
+
+
+def handlers() -> list[BaseHandler]:
+    new_messages = filters.UpdateType.MESSAGE
+    return [
+        CommandHandler("start", commands.start),
+        CommandHandler("help", commands.help_command),
+        CommandHandler("forget", commands.forget),
+        CommandHandler("stats", admin.stats),
+        CommandHandler("model", admin.model),
+        CommandHandler("retrain", admin.retrain),
+        MessageHandler(new_messages & filters.PHOTO, photos.on_photo),
+        MessageHandler(new_messages & filters.Document.ALL, photos.on_document),
+        CallbackQueryHandler(ratings.on_button),
+        MessageHandler(new_messages & filters.TEXT & ~filters.COMMAND, corrections.on_text),
+        MessageHandler(new_messages, corrections.on_anything_else),
+    ]
+
+
+def build_application(settings: Settings, runtime: Runtime | None = None) -> Application:
+    """The Application talking to settings.telegram_api_url; it opens its own Runtime unless given one.
+
+    A Runtime it opened is closed when the application shuts down; a given one stays the caller's.
+    """
+    if not settings.telegram_token:
+        raise ValueError("the bot needs TELEGRAM_TOKEN (or the sandbox's token)")
+    api_url = settings.telegram_api_url.rstrip("/")
+    owns_runtime = runtime is None
+    runtime = runtime or connect(settings)
+
+    async def post_init(application: Application) -> None:
+        await application.bot.set_my_commands(COMMANDS)
+
+    async def post_shutdown(application: Application) -> None:
+        if owns_runtime:
+            runtime.close()
+
+    application = (
+        ApplicationBuilder()
+        .token(settings.telegram_token)
+        .base_url(f"{api_url}/bot")
+        .base_file_url(f"{api_url}/file/bot")
+        .concurrent_updates(CONCURRENT_UPDATES)
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+        .build()
+    )
+    attach_runtime(application, runtime)
+    application.add_handlers(handlers())
+    application.add_error_handler(on_error)
+    return application
+
+
+def run_bot(settings: Settings) -> None:
+    """Long-poll until Ctrl-C or SIGTERM (`captionbot bot`)."""
+    application = build_application(settings)
+    log.info("bot polling %s", settings.telegram_api_url)
+    application.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)

@@ -1,0 +1,59 @@
+"""/start, /help and /forget: what the bot does, how to use it, and deleting what it keeps."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot import replies
+from bot.feedback import forget_prompts
+from bot.state import runtime_of
+from captionbot.runtime import Runtime
+from store.db import session_scope
+from store.queries import forget_user
+
+log = logging.getLogger(__name__)
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await update.effective_message.reply_text(replies.START)
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    settings = runtime_of(context).settings
+    await update.effective_message.reply_text(
+        replies.HELP.format(
+            max_mb=replies.megabytes(settings.max_download_bytes), per_minute=settings.rate_limit_per_minute
+        )
+    )
+
+
+async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    runtime = runtime_of(context)
+    user_id = update.effective_user.id
+    deleted_files = await asyncio.to_thread(forget_everything, runtime, user_id, update.effective_chat.id)
+    await update.effective_message.reply_text(replies.FORGOTTEN.format(photos=deleted_files))
+
+
+def forget_everything(runtime: Runtime, user_id: int, chat_id: int) -> int:
+    """Delete the user's rows, then the photo files nobody else sent; returns how many files went."""
+    with session_scope(runtime.session_factory) as session:
+        paths = forget_user(session, user_id)
+    forget_prompts(runtime, chat_id, user_id)
+    return sum(delete_media_file(Path(path), runtime.settings.resolved_media_dir) for path in paths)
+
+
+def delete_media_file(path: Path, media_dir: Path) -> bool:
+    """Remove one stored photo; only files inside the media store are ever touched."""
+    resolved = path.resolve()
+    if not resolved.is_relative_to(media_dir.resolve()):
+        log.warning("not deleting %s: outside the media store %s", resolved, media_dir)
+        return False
+    try:
+        resolved.unlink()
+    except FileNotFoundError:
+        return False
+    return True

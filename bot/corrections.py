@@ -1,0 +1,38 @@
+"""Text messages: the answer to a ✏️ prompt becomes a correction; any other text gets a hint."""
+from __future__ import annotations
+
+import asyncio
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot import replies
+from bot.feedback import MAX_CORRECTION_CHARS, prompt_answered, save_correction
+from bot.state import runtime_of
+
+
+async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    runtime = runtime_of(context)
+    user_id = update.effective_user.id
+    reply_to = message.reply_to_message.message_id if message.reply_to_message else None
+    answered = await asyncio.to_thread(prompt_answered, runtime, message.chat_id, user_id, reply_to)
+    if answered is None:
+        await message.reply_text(replies.HINT)
+        return
+    text = " ".join((message.text or "").split())
+    if not text:
+        await message.reply_text(replies.CORRECTION_EMPTY)
+        return
+    if len(text) > MAX_CORRECTION_CHARS:
+        await message.reply_text(replies.CORRECTION_TOO_LONG.format(limit=MAX_CORRECTION_CHARS))
+        return
+    prompt_id, caption_id = answered
+    stored = await asyncio.to_thread(save_correction, runtime, message.chat_id, user_id, prompt_id, caption_id, text)
+    await message.reply_text(replies.CORRECTION_SAVED if stored else replies.CORRECTION_EXPIRED)
+
+
+async def on_anything_else(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stickers, voice, unknown commands: a short hint at what works."""
+    if update.effective_message is not None:
+        await update.effective_message.reply_text(replies.HINT)

@@ -1,0 +1,127 @@
+"""Turning a photo someone sent into a recorded request and a queued job, without Telegram types.
+
+These functions block (Redis, the database); handlers run them in a thread. Jobs are named by
+their dotted path, so the bot never imports the worker's modules (which hold the model).
+"""
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+
+from redis.exceptions import RedisError
+from rq import Callback, Retry
+
+from bot.ratelimit import allow_photo
+from captionbot.runtime import Runtime
+from store.db import session_scope
+from store.queries import create_request, mark_failed
+
+log = logging.getLogger(__name__)
+
+CAPTION_JOB = "worker.jobs.caption_request"
+CAPTION_FAILURE_CALLBACK = "worker.jobs.report_caption_failure"
+RETRAIN_JOB = "worker.jobs.retrain"
+RETRAIN_TIMEOUT_S = 6 * 3600
+IMAGE_MIME_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+
+
+@dataclass(frozen=True)
+class PhotoSubmission:
+    """What the bot knows about one photo or image document when it arrives."""
+
+    user_id: int
+    chat_id: int
+    message_id: int
+    file_id: str
+    file_unique_id: str
+    file_size: int | None
+    mime_type: str | None = None  # None for Telegram photos, which are always JPEG
+
+
+class Outcome(str, enum.Enum):
+    queued = "queued"
+    rate_limited = "rate_limited"
+    too_big = "file_too_big"
+    unsupported = "unsupported_format"
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    outcome: Outcome
+    request_id: int | None = None
+
+
+def caption_job_id(request_id: int) -> str:
+    """One job per request: enqueueing twice cannot caption twice."""
+    return f"caption-request-{request_id}"
+
+
+def submit_photo(runtime: Runtime, photo: PhotoSubmission) -> SubmitResult:
+    """Rate-limit, check, record and enqueue one photo.
+
+    Raises RedisError or SQLAlchemyError when storage is unreachable; a request already recorded
+    when the queue fails is marked failed, so nothing stays "queued" forever.
+    """
+    settings = runtime.settings
+    if not allow_photo(runtime.redis, photo.user_id, settings.rate_limit_per_minute):
+        return SubmitResult(Outcome.rate_limited)
+    rejection = _rejection(photo, settings.max_download_bytes)
+    with session_scope(runtime.session_factory) as session:
+        request = create_request(
+            session,
+            user_id=photo.user_id,
+            chat_id=photo.chat_id,
+            message_id=photo.message_id,
+            file_id=photo.file_id,
+            file_unique_id=photo.file_unique_id,
+            file_size=photo.file_size,
+        )
+        if rejection is not None:
+            mark_failed(session, request.id, rejection.value)
+        request_id = request.id
+    if rejection is not None:
+        return SubmitResult(rejection, request_id)
+    try:
+        enqueue_caption(runtime, request_id)
+    except RedisError:
+        with session_scope(runtime.session_factory) as session:
+            mark_failed(session, request_id, "queue_unavailable")
+        raise
+    return SubmitResult(Outcome.queued, request_id)
+
+
+def _rejection(photo: PhotoSubmission, max_bytes: int) -> Outcome | None:
+    if photo.mime_type is not None and photo.mime_type.lower() not in IMAGE_MIME_TYPES:
+        return Outcome.unsupported
+    if photo.file_size is not None and photo.file_size > max_bytes:
+        return Outcome.too_big
+    return None
+
+
+def enqueue_caption(runtime: Runtime, request_id: int) -> None:
+    settings = runtime.settings
+    runtime.captions_queue.enqueue(
+        CAPTION_JOB,
+        request_id,
+        job_id=caption_job_id(request_id),
+        description=f"caption request {request_id}",
+        job_timeout=settings.job_timeout_s,
+        retry=Retry(max=settings.job_retries, interval=settings.job_retry_intervals_s),
+        on_failure=Callback(CAPTION_FAILURE_CALLBACK),
+        result_ttl=3600,
+        failure_ttl=7 * 24 * 3600,
+    )
+
+
+def enqueue_retrain(runtime: Runtime, requested_by: int) -> str:
+    """Queue one retraining run for the trainer worker; returns the job id."""
+    job = runtime.training_queue.enqueue(
+        RETRAIN_JOB,
+        requested_by,
+        description=f"retrain requested by {requested_by}",
+        job_timeout=RETRAIN_TIMEOUT_S,
+        result_ttl=7 * 24 * 3600,
+        failure_ttl=7 * 24 * 3600,
+    )
+    return job.id

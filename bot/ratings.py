@@ -1,0 +1,66 @@
+"""The buttons under a caption: 👍 and 👎 store a rating and mark it; ✏️ asks for a better caption.
+
+Every callback query is answered, exactly once, even when the press changes nothing.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import CallbackQuery, ReplyParameters, Update
+from telegram.error import BadRequest
+from telegram.ext import ContextTypes
+
+from bot import replies
+from bot.feedback import ButtonMessage, caption_exists_behind, rate_caption, remember_prompt
+from bot.keyboards import correction_prompt_markup, feedback_markup
+from bot.state import runtime_of
+from captionbot.feedback_buttons import FeedbackPress, parse_callback_data
+
+log = logging.getLogger(__name__)
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    press = parse_callback_data(query.data)
+    if press is None or query.message is None:
+        log.info("refused callback data %r from user %s", query.data, query.from_user.id)
+        await query.answer(replies.STALE_BUTTON)
+        return
+    where = ButtonMessage(chat_id=query.message.chat.id, message_id=query.message.message_id)
+    if press.action == "fix":
+        await _ask_for_correction(query, context, press, where)
+    else:
+        await _rate(query, context, press, where)
+
+
+async def _rate(query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, press: FeedbackPress, where: ButtonMessage) -> None:
+    runtime = runtime_of(context)
+    stored = await asyncio.to_thread(rate_caption, runtime, press.caption_id, query.from_user.id, where, press.action)
+    if not stored:
+        await query.answer(replies.STALE_BUTTON)
+        return
+    await query.answer(replies.RATED[press.action])
+    try:
+        await query.edit_message_reply_markup(reply_markup=feedback_markup(press.caption_id, chosen=press.action))
+    except BadRequest as error:
+        # Pressing the same choice twice leaves the buttons as they are; Telegram says so.
+        if "not modified" not in str(error).lower():
+            raise
+
+
+async def _ask_for_correction(query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, press: FeedbackPress, where: ButtonMessage) -> None:
+    runtime = runtime_of(context)
+    if not await asyncio.to_thread(caption_exists_behind, runtime, press.caption_id, where):
+        await query.answer(replies.STALE_BUTTON)
+        return
+    await query.answer()
+    prompt = await context.bot.send_message(
+        where.chat_id,
+        replies.CORRECTION_PROMPT,
+        reply_markup=correction_prompt_markup(),
+        reply_parameters=ReplyParameters(where.message_id, allow_sending_without_reply=True),
+    )
+    await asyncio.to_thread(
+        remember_prompt, runtime, where.chat_id, query.from_user.id, prompt.message_id, press.caption_id
+    )

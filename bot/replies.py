@@ -1,0 +1,41 @@
+"""Every sentence the bot says, in one place, so they stay short, true and consistent."""
+from __future__ import annotations
+
+START = (
+    "Hi! Send me a photo and I'll describe it in a sentence.\n\n"
+    "Under each description you'll find 👍 👎 and ✏️: tell me if I got it right, or write a "
+    "better description. Photos you rate or correct, with your rating or correction, may be "
+    "used to improve me.\n\n"
+    "/help shows what I can do; /forget deletes everything I have about you."
+)
+HELP = (
+    "Send a photo (or a JPEG, PNG or WebP image as a file, up to {max_mb} MB) and I'll reply "
+    "with a description.\n"
+    "👍 / 👎 rate a description (you can change your mind), ✏️ lets you write a better one.\n"
+    "/forget deletes your photos, requests, ratings and corrections.\n"
+    "You can send up to {per_minute} photos a minute."
+)
+HINT = "Send me a photo and I'll describe it. /help says more."
+RATE_LIMITED = "That's a lot of photos at once! Please wait a minute and send it again."
+TOO_BIG = "That file is too big for me: I can fetch files up to {max_mb} MB. Please send a smaller one."
+UNSUPPORTED = "I can only describe images (JPEG, PNG or WebP). Please send a photo."
+STORAGE_DOWN = "I can't reach my storage right now. Please try again in a minute."
+UNEXPECTED = "Sorry, something went wrong on my side. Please try again."
+FORGOTTEN = "Done: I deleted {photos} photo(s) and everything else I kept about you."
+NOTHING_TO_FORGET = "I have nothing stored about you."
+
+STALE_BUTTON = "Sorry, this button no longer works. Send the photo again for a fresh description."
+RATED = {"up": "Thanks for the 👍!", "down": "Thanks, noted 👎. ✏️ lets you write a better one."}
+CORRECTION_PROMPT = "What would be a better description? Reply to this message with it."
+CORRECTION_PLACEHOLDER = "A better description"
+CORRECTION_SAVED = "Thank you! I saved your description; it will help me learn."
+CORRECTION_EMPTY = "That looks empty. Reply to my question with a short description, please."
+CORRECTION_TOO_LONG = "Please keep it under {limit} characters."
+CORRECTION_EXPIRED = "That question has expired. Press ✏️ under a description again."
+
+ADMINS_ONLY = "Sorry, only the bot's admins can do that."
+RETRAIN_QUEUED = "Retraining is queued on the trainer (job {job_id}). I'll keep serving the current model meanwhile."
+
+
+def megabytes(size: int) -> int:
+    return size // (1024 * 1024)

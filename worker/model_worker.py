@@ -1,0 +1,133 @@
+"""`ModelWorker`: an RQ worker that loads the captioner once and runs jobs in its own process.
+
+Why not RQ's default forking worker: a work-horse forked from a process that holds TensorFlow
+deadlocks inside TensorFlow. So the worker is a SimpleWorker (no fork per job), and two things
+RQ would do in other processes happen in threads of this one:
+- the scheduler (it moves jobs whose retry waits are over back onto their queue), and
+- the heartbeat of the running job, so that a worker killed mid-job is noticed within
+  3 × job_heartbeat_s and its job retried by another worker (RQ's abandoned-job handling).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, SimpleWorker
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
+from rq.executions import Execution
+from rq.job import Job
+from rq.scheduler import RQScheduler
+from rq.scheduler import run as run_scheduler
+from rq.worker import WorkerStatus
+
+from captionbot.runtime import JOB_SERIALIZER
+from captionbot.settings import Settings
+from worker import context as worker_context
+from worker.context import WorkerContext
+
+log = logging.getLogger(__name__)
+MISSED_HEARTBEATS = 3
+
+
+class ThreadScheduler(RQScheduler):
+    """RQ's scheduler in a daemon thread instead of a forked process; it dies with its worker."""
+
+    def _install_signal_handlers(self) -> None:
+        """Signals belong to the worker's main thread, which stops this scheduler on shutdown."""
+
+    def start(self) -> threading.Thread:
+        self._status = self.Status.STARTED
+        self._process = threading.Thread(target=run_scheduler, args=(self,), name="rq-scheduler", daemon=True)
+        self._process.start()
+        return self._process
+
+
+class ModelWorker(SimpleWorker):
+    """A worker whose jobs find the loaded captioner, database and Bot API in `worker.context`."""
+
+    def __init__(
+        self,
+        queues: Sequence[str | Queue],
+        *,
+        connection: Redis,
+        settings: Settings,
+        load_model: bool = True,
+        **kwargs,
+    ) -> None:
+        kwargs.setdefault("serializer", JOB_SERIALIZER)
+        kwargs.setdefault("worker_ttl", settings.worker_ttl_s)
+        kwargs.setdefault("maintenance_interval", settings.worker_maintenance_interval_s)
+        super().__init__(queues, connection=connection, **kwargs)
+        self.job_heartbeat_s = settings.job_heartbeat_s
+        self.context = WorkerContext.from_settings(settings)
+        if load_model:
+            captioner = self.context.models.load_initial()
+            log.info("worker %s serves model %s", self.name, captioner.version)
+        worker_context.install(self.context)
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        return self.job_heartbeat_s * MISSED_HEARTBEATS
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        execution = self.prepare_execution(job)
+        finished = threading.Event()
+        beat = threading.Thread(
+            target=self._beat_while_running, args=(job, execution, finished), name="job-heartbeat", daemon=True
+        )
+        beat.start()
+        try:
+            self.perform_job(job, queue, execution)
+        finally:
+            finished.set()
+            beat.join()
+        self.set_state(WorkerStatus.IDLE)
+
+    def _beat_while_running(self, job: Job, execution: Execution, finished: threading.Event) -> None:
+        while not finished.wait(self.job_heartbeat_s):
+            try:
+                self.maintain_heartbeats(job, execution)
+            except RedisError as error:
+                log.warning("job %s: heartbeat failed: %s", job.id, error)
+
+    def _start_scheduler(
+        self,
+        burst: bool = False,
+        logging_level: str | None = "INFO",
+        date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+        log_format: str = DEFAULT_LOGGING_FORMAT,
+    ) -> None:
+        """As RQ's, but with the scheduler in a thread (see the module docstring)."""
+        self.scheduler = ThreadScheduler(
+            self.queues,
+            connection=self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format,
+            log_format=log_format,
+            serializer=self.serializer,
+        )
+        self.scheduler.acquire_locks()
+        if not self.scheduler.acquired_locks:
+            return
+        if burst:
+            try:
+                self.scheduler.register_birth()
+                self.scheduler.enqueue_scheduled_jobs()
+            finally:
+                self.scheduler.release_locks()
+                self.scheduler.register_death()
+        else:
+            self.scheduler.start()
+
+    def stop_scheduler(self) -> None:
+        thread = self.scheduler._process if self.scheduler else None
+        if thread is not None and thread.is_alive():
+            self.scheduler._stop_requested = True
+            thread.join(timeout=self.scheduler.interval + 5)
+
+    def teardown(self) -> None:
+        super().teardown()
+        worker_context.install(None)
+        self.context.close()
