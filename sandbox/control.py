@@ -1,0 +1,199 @@
+"""The control API under /sandbox/: what a user does (send a photo, a document, text, press a
+button) becomes an update for the bot; what the bot did (messages with edits applied, chat
+actions, callback answers) can be read back. Tests use it through SandboxClient, the chat page
+through fetch()."""
+from __future__ import annotations
+
+import json
+import mimetypes
+import time
+from pathlib import Path
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.entities import command_entities
+from sandbox.markup import button_data
+from sandbox.params import BotApiError, Params, bad_request, read_params
+from sandbox.state import STATE, SandboxState, public
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+STATIC_DIR = Path(__file__).parent / "static"
+MAX_WAIT = 30.0
+
+
+def _state(request: web.Request) -> SandboxState:
+    return request.app[STATE]
+
+
+def _user_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["user_id"])
+    except ValueError:
+        raise bad_request("user id must be an integer") from None
+
+
+def _deliver(state: SandboxState, request: web.Request, params: Params,
+             content: dict[str, Any]) -> dict[str, Any]:
+    """Store the user's message in their chat and queue it as an update for the bot."""
+    record = state.ensure_chat(_user_id(request), params.get_str("first_name"),
+                               params.get_str("username"))
+    message = state.add_message(record, record.user, content,
+                                reply_to=params.get_int("reply_to_message_id"))
+    state.push_update("message", message)
+    return public(message)
+
+
+def _caption(params: Params, content: dict[str, Any]) -> dict[str, Any]:
+    caption = params.get_str("caption")
+    if caption:
+        content["caption"] = caption
+    return content
+
+
+async def user_photo(request: web.Request) -> dict[str, Any]:
+    state, params = _state(request), await read_params(request)
+    upload = params.uploads.get("photo")
+    if upload is None:
+        raise bad_request("send the image as the multipart file field \"photo\"")
+    content = _caption(params, {"photo": state.store_photo(upload.data)})
+    return _deliver(state, request, params, content)
+
+
+async def user_document(request: web.Request) -> dict[str, Any]:
+    state, params = _state(request), await read_params(request)
+    upload = params.uploads.get("document")
+    if upload is None:
+        raise bad_request("send the file as the multipart file field \"document\"")
+    filename = params.get_str("filename") or upload.filename or "file"
+    mime_type = (params.get_str("mime_type") or upload.content_type
+                 or mimetypes.guess_type(filename)[0] or "application/octet-stream")
+    document = state.store_document(upload.data, filename, mime_type)
+    return _deliver(state, request, params, _caption(params, {"document": document}))
+
+
+async def user_text(request: web.Request) -> dict[str, Any]:
+    state, params = _state(request), await read_params(request)
+    text = params.get_str("text") or ""
+    if not text.strip():
+        raise bad_request("message text is empty")
+    content: dict[str, Any] = {"text": text}
+    if entities := command_entities(text):
+        content["entities"] = entities
+    return _deliver(state, request, params, content)
+
+
+async def user_press(request: web.Request) -> dict[str, Any]:
+    """A button press. Data not on the message's keyboard is refused unless forge is set,
+    so a test that means to forge says so and a test that presses a stale button learns it."""
+    state, params = _state(request), await read_params(request)
+    record = state.chat(_user_id(request))
+    message = record.find(params.get_int("message_id", required=True) or 0)
+    if message is None or not message["from"]["is_bot"]:
+        raise bad_request("no bot message with that message_id in this chat")
+    data = params.get_str("callback_data", required=True) or ""
+    if not params.get_bool("forge") and data not in button_data(message):
+        raise bad_request(
+            f"callback_data {data!r} is not on the message's keyboard {button_data(message)}; "
+            "pass forge=true to send it anyway"
+        )
+    query = state.new_callback_query(record, message, data)
+    state.push_update("callback_query", query)
+    return {"callback_query_id": query["id"]}
+
+
+async def chat_messages(request: web.Request) -> dict[str, Any]:
+    """The chat's messages (the bot's only, unless all=1); with after_version, a long poll that
+    answers once anything changed after that version."""
+    state = _state(request)
+    params = Params(values=dict(request.query))
+    chat_id = int(request.match_info["chat_id"])
+    after = params.get_int("after_version")
+    if after is not None:
+        deadline = time.monotonic() + min(params.get_float("timeout", 10.0), MAX_WAIT)
+        while state.version <= after and not state.closing:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            await state.wait_for_change(remaining)
+    record = state.chats.get(chat_id)
+    messages = record.messages if record else []
+    if not params.get_bool("all"):
+        messages = [m for m in messages if m["from"]["is_bot"]]
+    return {
+        "version": state.version,
+        "messages": messages,
+        "last_action": record.actions[-1] if record and record.actions else None,
+    }
+
+
+async def chat_actions(request: web.Request) -> list[dict[str, Any]]:
+    record = _state(request).chats.get(int(request.match_info["chat_id"]))
+    return record.actions if record else []
+
+
+async def callback_answers(request: web.Request) -> list[dict[str, Any]]:
+    answers = _state(request).callback_answers
+    query_id = request.query.get("callback_query_id")
+    return [a for a in answers if query_id is None or a["callback_query_id"] == query_id]
+
+
+async def pending_updates(request: web.Request) -> list[dict[str, Any]]:
+    return _state(request).updates
+
+
+async def bot_info(request: web.Request) -> dict[str, Any]:
+    state = _state(request)
+    default_scope = json.dumps({"type": "default"}, sort_keys=True) + "|"
+    return {"bot": state.bot_user, "commands": state.commands.get(default_scope, []),
+            "description": state.description}
+
+
+async def reset(request: web.Request) -> dict[str, Any]:
+    _state(request).reset()
+    return {"reset": True}
+
+
+async def file_content(request: web.Request) -> web.Response:
+    """A file's bytes for the chat page, which does not know the bot's token."""
+    stored = _state(request).files.get(request.match_info["file_id"])
+    if stored is None:
+        raise web.HTTPNotFound()
+    content_type = mimetypes.guess_type(stored.file_path)[0] or "application/octet-stream"
+    return web.Response(body=stored.data, content_type=content_type)
+
+
+def _json_endpoint(func: Callable[[web.Request], Awaitable[Any]]) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        try:
+            result = await func(request)
+        except BotApiError as exc:
+            return web.json_response({"ok": False, "description": exc.description},
+                                     status=exc.error_code)
+        return web.json_response(result)
+    return handler
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "index.html")
+
+
+def add_routes(app: web.Application) -> None:
+    routes = [
+        ("POST", "/sandbox/users/{user_id}/photo", user_photo),
+        ("POST", "/sandbox/users/{user_id}/document", user_document),
+        ("POST", "/sandbox/users/{user_id}/text", user_text),
+        ("POST", "/sandbox/users/{user_id}/press", user_press),
+        ("GET", "/sandbox/chats/{chat_id:-?\\d+}/messages", chat_messages),
+        ("GET", "/sandbox/chats/{chat_id:-?\\d+}/actions", chat_actions),
+        ("GET", "/sandbox/callback_answers", callback_answers),
+        ("GET", "/sandbox/updates", pending_updates),
+        ("GET", "/sandbox/bot", bot_info),
+        ("POST", "/sandbox/reset", reset),
+    ]
+    for http_method, path, func in routes:
+        app.router.add_route(http_method, path, _json_endpoint(func))
+    app.router.add_get("/sandbox/files/{file_id}", file_content)
+    app.router.add_get("/", index)
+    app.router.add_static("/static/", STATIC_DIR)

@@ -1,0 +1,322 @@
+"""The sandbox's world: users and their private chats, the messages in them (with edits applied),
+the update queue the bot polls, files, callback queries and their answers.
+
+All of it lives on the server's event loop; the Bot API and the control API are two views of it.
+Messages are kept as Bot API Message dicts plus a "sandbox" key with what the Bot API does not
+return (the parse mode, a ForceReply or reply keyboard markup); `public()` strips that key.
+"""
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.media import (
+    THUMBNAIL_SIDE,
+    StoredFile,
+    extension_for,
+    file_id_for,
+    image_size,
+    make_thumbnail,
+    photo_size,
+    unique_id_for,
+)
+from sandbox.params import BotApiError, bad_request
+
+
+CONFLICT = (
+    "Conflict: terminated by other getUpdates request; "
+    "make sure that only one bot instance is running"
+)
+
+
+STATE: web.AppKey[SandboxState] = web.AppKey("sandbox_state")
+
+
+def public(message: dict[str, Any]) -> dict[str, Any]:
+    """The message as the Bot API returns it."""
+    out = {key: value for key, value in message.items() if key != "sandbox"}
+    if "reply_to_message" in out:
+        out["reply_to_message"] = public(out["reply_to_message"])
+    return out
+
+
+def now() -> int:
+    return int(time.time())
+
+
+@dataclass
+class ChatRecord:
+    """One private chat between a user and the bot."""
+
+    chat: dict[str, Any]
+    user: dict[str, Any]
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    message_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def find(self, message_id: int) -> dict[str, Any] | None:
+        for message in self.messages:
+            if message["message_id"] == message_id:
+                return message
+        return None
+
+
+class SandboxState:
+    """Everything the sandbox remembers, and the long-poll signalling around it."""
+
+    def __init__(self, token: str, bot_first_name: str, bot_username: str) -> None:
+        self.token = token
+        self.bot_user: dict[str, Any] = {
+            "id": int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else 1,
+            "is_bot": True,
+            "first_name": bot_first_name,
+            "username": bot_username,
+            "can_join_groups": False,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+            "can_connect_to_business": False,
+            "has_main_web_app": False,
+        }
+        self.commands: dict[str, list[dict[str, str]]] = {}
+        self.description = ""
+        self.short_description = ""
+        self._update_ids = itertools.count(1)  # never restarts, so a bot's offset stays valid
+        self.closing = False
+        self.version = 0
+        self._event: asyncio.Event | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget chats, updates, files and answers; keep the bot's identity and commands."""
+        self.chats: dict[int, ChatRecord] = {}
+        self.updates: list[dict[str, Any]] = []
+        self.allowed_updates: list[str] | None = None
+        self.files: dict[str, StoredFile] = {}
+        self.files_by_path: dict[str, StoredFile] = {}
+        self.photo_sizes: dict[str, list[dict[str, Any]]] = {}  # any size's file_id -> all sizes
+        self.documents: dict[str, dict[str, Any]] = {}  # file_id -> Document
+        self.callback_queries: dict[str, dict[str, Any]] = {}
+        self.callback_answers: list[dict[str, Any]] = []
+        self.poll_generation = 0
+        self._query_ids = itertools.count(4_000_000_000_000_001)
+        self._file_numbers = itertools.count(1)
+        self.changed()
+
+    # -- signalling ---------------------------------------------------------------------------
+    def changed(self) -> None:
+        """Record a change and wake every long poll (getUpdates, the control API's waits)."""
+        self.version += 1
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._event is not None:
+            self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait_for_change(self, timeout: float) -> None:
+        if self._event is None:
+            self._event = asyncio.Event()
+        event = self._event
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    def close(self) -> None:
+        self.closing = True
+        self._wake()
+
+    # -- users, chats, files ------------------------------------------------------------------
+    def ensure_chat(self, user_id: int, first_name: str | None = None,
+                    username: str | None = None) -> ChatRecord:
+        record = self.chats.get(user_id)
+        if record is None:
+            user = {
+                "id": user_id,
+                "is_bot": False,
+                "first_name": first_name or f"Tester {user_id}",
+                "username": username or f"tester{user_id}",
+                "language_code": "en",
+            }
+            chat = {"id": user_id, "type": "private", "first_name": user["first_name"],
+                    "username": user["username"]}
+            record = self.chats[user_id] = ChatRecord(chat=chat, user=user)
+        return record
+
+    def chat(self, chat_id: int | None) -> ChatRecord:
+        record = self.chats.get(chat_id) if chat_id is not None else None
+        if record is None:
+            raise bad_request("chat not found")
+        return record
+
+    def store_file(self, data: bytes, kind: str, mime_type: str | None = None,
+                   filename: str | None = None) -> StoredFile:
+        file_id = file_id_for(data, kind)
+        existing = self.files.get(file_id)
+        if existing is not None:
+            return existing
+        folder = "photos" if kind == "photo" else "documents"
+        extension = "jpg" if kind == "photo" else extension_for(mime_type, filename)
+        path = f"{folder}/file_{next(self._file_numbers)}.{extension}"
+        stored = StoredFile(file_id, unique_id_for(data), path, data)
+        self.files[file_id] = stored
+        self.files_by_path[path] = stored
+        return stored
+
+    def store_photo(self, data: bytes) -> list[dict[str, Any]]:
+        """PhotoSize entries as Telegram sends them: a thumbnail, then the full image, last."""
+        width, height = image_size(data) or (0, 0)
+        full = self.store_file(data, "photo")
+        sizes = []
+        if max(width, height) > THUMBNAIL_SIDE and (thumb := make_thumbnail(data)) is not None:
+            thumb_bytes, thumb_width, thumb_height = thumb
+            sizes.append(photo_size(self.store_file(thumb_bytes, "photo"), thumb_width, thumb_height))
+        sizes.append(photo_size(full, width, height))
+        for size in sizes:
+            self.photo_sizes[size["file_id"]] = sizes
+        return copy.deepcopy(sizes)
+
+    def store_document(self, data: bytes, filename: str, mime_type: str) -> dict[str, Any]:
+        """A Document dict; images get a thumbnail, as Telegram gives them."""
+        stored = self.store_file(data, "document", mime_type, filename)
+        document: dict[str, Any] = {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_name": filename,
+            "mime_type": mime_type,
+            "file_size": stored.size,
+        }
+        if mime_type.startswith("image/") and (thumb := make_thumbnail(data)) is not None:
+            thumb_bytes, width, height = thumb
+            document["thumbnail"] = photo_size(self.store_file(thumb_bytes, "photo"), width, height)
+        self.documents[stored.file_id] = document
+        return copy.deepcopy(document)
+
+    def file(self, file_id: str | None) -> StoredFile:
+        stored = self.files.get(file_id or "")
+        if stored is None:
+            raise bad_request("wrong file identifier/HTTP URL specified")
+        return stored
+
+    # -- messages -----------------------------------------------------------------------------
+    def add_message(self, record: ChatRecord, sender: dict[str, Any], content: dict[str, Any],
+                    reply_to: int | None = None, allow_without_reply: bool = False,
+                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Append a message to a chat; `reply_to` embeds the replied message as Telegram does."""
+        message: dict[str, Any] = {
+            "message_id": next(record.message_ids),
+            "from": copy.deepcopy(sender),
+            "chat": copy.deepcopy(record.chat),
+            "date": now(),
+        }
+        if reply_to is not None:
+            original = record.find(reply_to)
+            if original is not None:
+                embedded = {k: v for k, v in original.items() if k != "reply_to_message"}
+                message["reply_to_message"] = copy.deepcopy(embedded)
+            elif not allow_without_reply:
+                raise bad_request("message to be replied not found")
+        message.update(content)
+        message["sandbox"] = extra or {}
+        record.messages.append(message)
+        self.changed()
+        return message
+
+    def bot_message(self, chat_id: int | None, message_id: int | None,
+                    missing: str = "message to edit not found") -> tuple[ChatRecord, dict[str, Any]]:
+        record = self.chat(chat_id)
+        message = record.find(message_id) if message_id is not None else None
+        if message is None:
+            raise bad_request(missing)
+        return record, message
+
+    def delete_message(self, chat_id: int | None, message_id: int | None) -> None:
+        record, message = self.bot_message(chat_id, message_id, "message to delete not found")
+        record.messages.remove(message)
+        self.changed()
+
+    def add_action(self, chat_id: int | None, action: str) -> None:
+        self.chat(chat_id).actions.append({"action": action, "date": time.time()})
+        self.changed()
+
+    # -- updates ------------------------------------------------------------------------------
+    def push_update(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        update = {"update_id": next(self._update_ids), kind: copy.deepcopy(public(payload))}
+        self.updates.append(update)
+        self.changed()
+        return update
+
+    def confirm(self, offset: int | None) -> None:
+        """Telegram's offset: drop updates below it; a negative one keeps only the last -offset."""
+        if offset is None or offset == 0:
+            return
+        if offset > 0:
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+        else:
+            self.updates = self.updates[offset:]
+
+    def drop_pending(self) -> None:
+        self.updates = []
+
+    def _deliverable(self, limit: int) -> list[dict[str, Any]]:
+        if self.allowed_updates:
+            allowed = set(self.allowed_updates)
+            self.updates = [u for u in self.updates if (u.keys() - {"update_id"}) & allowed]
+        return copy.deepcopy(self.updates[:limit])
+
+    async def get_updates(self, offset: int | None, limit: int, timeout: float,
+                          allowed_updates: list[str] | None) -> list[dict[str, Any]]:
+        """A real long poll: returns as soon as an update is there, else after `timeout`.
+
+        A newer getUpdates call ends a waiting one with 409 Conflict, as Telegram does.
+        """
+        self.poll_generation += 1
+        generation = self.poll_generation
+        self._wake()  # an older poll wakes up and sees the conflict
+        self.confirm(offset)
+        if allowed_updates is not None:
+            self.allowed_updates = list(allowed_updates) or None
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            if generation != self.poll_generation:
+                raise BotApiError(CONFLICT, 409)
+            batch = self._deliverable(limit)
+            remaining = deadline - time.monotonic()
+            if batch or self.closing or remaining <= 0:
+                return batch
+            await self.wait_for_change(remaining)
+
+    # -- callback queries ---------------------------------------------------------------------
+    def new_callback_query(self, record: ChatRecord, message: dict[str, Any],
+                           data: str) -> dict[str, Any]:
+        query = {
+            "id": str(next(self._query_ids)),
+            "from": copy.deepcopy(record.user),
+            "message": public(message),
+            "chat_instance": str(-7_000_000_000_000_000 - record.chat["id"]),
+            "data": data,
+        }
+        self.callback_queries[query["id"]] = {"query": query, "answered": False}
+        return query
+
+    def answer_callback(self, query_id: str | None, answer: dict[str, Any]) -> None:
+        entry = self.callback_queries.get(query_id or "")
+        if entry is None or entry["answered"]:
+            raise bad_request("query is too old and response timeout expired or query ID is invalid")
+        entry["answered"] = True
+        query = entry["query"]
+        self.callback_answers.append({
+            "callback_query_id": query["id"],
+            "user_id": query["from"]["id"],
+            "message_id": query["message"]["message_id"],
+            "data": query["data"],
+            "date": time.time(),
+            **answer,
+        })
+        self.changed()
