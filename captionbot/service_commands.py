@@ -9,6 +9,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     """Filled in with the service."""
     register_migrate(commands)
     register_service(commands)
+    register_sandbox(commands)
 
 
 def register_migrate(commands: argparse._SubParsersAction) -> None:
@@ -79,4 +80,38 @@ def run_worker(args: argparse.Namespace) -> int:
     from worker.main import run_worker as run
 
     run(get_settings(), args.queues or ["captions"], burst=args.burst, name=args.name)
+    return 0
+
+
+def register_sandbox(commands: argparse._SubParsersAction) -> None:
+    """`sandbox`: the local Bot API stand-in alone, for pointing a bot at it by hand."""
+    parser = commands.add_parser("sandbox", help="run the local sandbox Bot API and its chat page")
+    parser.add_argument("--host", help="address to listen on (default: SANDBOX_HOST)")
+    parser.add_argument("--port", type=int, help="port (default: SANDBOX_PORT; 0 picks a free one)")
+    parser.add_argument("--token", help="the bot token it accepts (default: the sandbox token)")
+    parser.set_defaults(handler=run_sandbox)
+
+
+def run_sandbox(args: argparse.Namespace) -> int:
+    """Serve in the foreground until Ctrl-C, printing where the chat page and the API are."""
+    import signal
+    import threading
+
+    from captionbot.settings import get_settings
+    from sandbox.server import DEFAULT_TOKEN, SandboxServer
+
+    settings = get_settings()
+    host = args.host or settings.sandbox_host
+    port = settings.sandbox_port if args.port is None else args.port
+    server = SandboxServer(host=host, port=port, token=args.token or DEFAULT_TOKEN).start()
+    print(f"Sandbox chat page: {server.url}/", flush=True)
+    print(f"Point the bot at it: TELEGRAM_API_URL={server.url} TELEGRAM_TOKEN={server.token}", flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
     return 0
