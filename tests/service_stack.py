@@ -200,6 +200,7 @@ class ServiceStack:
     settings: Any = None
     runtime: Any = None
     bot: RunningBot | None = None
+    proxy: Any = None  # a FlakyProxy in front of the sandbox, for workers that use it
     workers: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     # --- processes -------------------------------------------------------------------------

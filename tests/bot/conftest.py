@@ -1,0 +1,24 @@
+"""One service per test module: the sandbox, a redis-server, a PostgreSQL schema, the bot, a worker."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from service_stack import service_stack
+
+_user_ids = itertools.count(1001)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, service_model_bundle):
+    with service_stack(tmp_path_factory.mktemp("service"), service_model_bundle) as stack:
+        stack.start_bot()
+        stack.start_worker("caption-worker-1")
+        stack.wait_for_workers("caption-worker-1")
+        yield stack
+
+
+@pytest.fixture
+def user_id() -> int:
+    """A user of their own for each test, so that rate limits and data never mix."""
+    return next(_user_ids)

@@ -1,0 +1,25 @@
+"""Workers under test sit behind a proxy that can fail or stall their Bot API calls."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from flaky_proxy import FlakyProxy
+from service_stack import service_stack
+
+_user_ids = itertools.count(5001)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, service_model_bundle):
+    with service_stack(tmp_path_factory.mktemp("service"), service_model_bundle) as stack:
+        proxy = FlakyProxy(stack.sandbox.url).start()
+        stack.proxy = proxy
+        stack.start_bot()
+        yield stack
+        proxy.stop()
+
+
+@pytest.fixture
+def user_id() -> int:
+    return next(_user_ids)
