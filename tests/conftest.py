@@ -86,3 +86,11 @@ def session_factory(db_engine):
     from store.db import make_session_factory
 
     return make_session_factory(db_engine)
+
+
+@pytest.fixture(scope="session")
+def service_model_bundle(tmp_path_factory):
+    """A tiny untrained model bundle for service tests (bot, worker, benchmarks): any model will do."""
+    from service_stack import random_bundle
+
+    return random_bundle(tmp_path_factory.mktemp("random-bundle"))
