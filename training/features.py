@@ -42,16 +42,17 @@ def build_feature_cache(
     """Encode `images` (name → path) that the cache lacks; resumable; returns the whole cache."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    names = sorted(images)
     names_path, grid_path, done_path = cache_dir / "names.json", cache_dir / "grid.npy", cache_dir / "done.npy"
-    if names_path.exists() and json.loads(names_path.read_text()) == names and grid_path.exists():
+    old_names = json.loads(names_path.read_text()) if names_path.exists() and grid_path.exists() else []
+    names = sorted(set(images) | set(old_names))  # a cache only grows: asking for a subset re-encodes nothing
+    if names == old_names:
         grid = np.load(grid_path, mmap_mode="r+")
         done = np.load(done_path)
     else:
-        cells = encoder.grid_size[0] * encoder.grid_size[1]
-        grid = np.lib.format.open_memmap(grid_path, mode="w+", dtype=np.float16, shape=(len(names), cells, encoder.spec.channels))
-        done = np.zeros(len(names), dtype=bool)
-        names_path.write_text(json.dumps(names))
+        grid, done = _grown_cache(encoder, cache_dir, old_names, names)
+    missing = [n for n, d in zip(names, done) if not d and n not in images]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} cached names have no image path, e.g. {missing[0]}")
     todo = np.flatnonzero(~done)
     batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
     load = lambda i: load_image_array(images[names[i]], encoder.input_size)  # noqa: E731
@@ -69,6 +70,26 @@ def build_feature_cache(
     grid.flush()
     np.save(done_path, done)
     return FeatureCache(names, np.load(grid_path, mmap_mode="r"))
+
+
+def _grown_cache(encoder: ImageEncoder, cache_dir: Path, old_names: list[str], names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """A new cache file holding `names`, with the rows of `old_names` copied over (marked done)."""
+    cells = encoder.grid_size[0] * encoder.grid_size[1]
+    tmp_path = cache_dir / "grid.tmp.npy"
+    grid = np.lib.format.open_memmap(tmp_path, mode="w+", dtype=np.float16, shape=(len(names), cells, encoder.spec.channels))
+    done = np.zeros(len(names), dtype=bool)
+    if old_names:
+        old_grid, old_done = np.load(cache_dir / "grid.npy", mmap_mode="r"), np.load(cache_dir / "done.npy")
+        position = {name: i for i, name in enumerate(names)}
+        for old_row, name in enumerate(old_names):
+            grid[position[name]] = old_grid[old_row]
+            done[position[name]] = old_done[old_row]
+        del old_grid
+    grid.flush()
+    tmp_path.replace(cache_dir / "grid.npy")
+    np.save(cache_dir / "done.npy", done)
+    (cache_dir / "names.json").write_text(json.dumps(names))
+    return np.load(cache_dir / "grid.npy", mmap_mode="r+"), done
 
 
 def load_feature_cache(cache_dir: Path) -> FeatureCache:

@@ -1,0 +1,77 @@
+"""Plots people would rather look at than numbers: training curves, attention maps, a gallery."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def plot_training_curves(history: list[dict], path: Path) -> Path:
+    """Loss (cross-entropy, or −reward in SCST) and val greedy BLEU-4 / CIDEr per epoch."""
+    epochs = [h["epoch"] for h in history]
+    fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(11, 4))
+    for stage, marker in (("xe", "o"), ("scst", "s")):
+        points = [(h["epoch"], h["loss"]) for h in history if h["stage"] == stage]
+        if points:
+            ax_loss.plot(*zip(*points), marker=marker, label="cross-entropy" if stage == "xe" else "SCST −reward")
+    ax_loss.set(xlabel="epoch", ylabel="train loss", title="training loss")
+    ax_loss.legend()
+    ax_val.plot(epochs, [h["val_BLEU-4"] for h in history], marker="o", label="val BLEU-4")
+    ax_val.plot(epochs, [h["val_CIDEr"] for h in history], marker="s", label="val CIDEr-D")
+    ax_val.set(xlabel="epoch", title="val (greedy)")
+    ax_val.legend()
+    for ax in (ax_loss, ax_val):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_attention(image: np.ndarray, words: list[str], attention: np.ndarray, grid_size: tuple[int, int], path: Path) -> Path:
+    """The image once per word with that word's attention weights overlaid (upsampled smoothly)."""
+    from PIL import Image
+
+    columns = 5
+    rows = (len(words) + 1 + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 2.4, rows * 2.6))
+    axes = np.atleast_1d(axes).reshape(-1)
+    axes[0].imshow(image)
+    axes[0].set_title("image", fontsize=9)
+    height, width = image.shape[:2]
+    for ax, word, weights in zip(axes[1:], words, attention):
+        heat = Image.fromarray((weights.reshape(grid_size) / max(weights.max(), 1e-8) * 255).astype(np.uint8))
+        ax.imshow(image)
+        ax.imshow(np.asarray(heat.resize((width, height), Image.Resampling.BICUBIC)), cmap="jet", alpha=0.45)
+        ax.set_title(word, fontsize=10)
+    for ax in axes:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_gallery(samples: list[dict], path: Path, columns: int = 3) -> Path:
+    """Images with the generated caption (bold) and two references under each."""
+    import textwrap
+
+    rows = (len(samples) + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 4.2, rows * 4.6))
+    axes = np.atleast_1d(axes).reshape(-1)
+    for ax, sample in zip(axes, samples):
+        ax.imshow(sample["image"])
+        refs = "\n".join(textwrap.fill("ref: " + r, 48) for r in sample["references"][:2])
+        ax.set_title(textwrap.fill(sample["caption"], 40), fontsize=10, fontweight="bold")
+        ax.text(0, 1.0, refs, transform=ax.transAxes, fontsize=7, va="top", ha="left", color="white",
+                bbox={"facecolor": "black", "alpha": 0.55, "pad": 2})
+    for ax in axes:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,209 @@
+"""Training the attention decoder from cached features: cross-entropy, then optionally
+self-critical sequence training (SCST) on CIDEr-D, with early stopping on val.
+
+The whole caption runs inside one tf.function per length bucket; features sit in a tf.Variable so
+batches are gathered in-graph instead of copied from Python.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from captioning.bundle import WEIGHTS_FILE, BundleConfig, load_decoder_weights, save_bundle
+from captioning.decoder import AttentionDecoder, DecoderConfig
+from captioning.metrics import CiderD, score_captions
+from captioning.search import CompiledDecoder, greedy_search, sample_search
+from captioning.text import Vocabulary, tokenize
+from training.data import BUCKET_BOUNDARIES, CaptionExamples, batched_dataset, make_examples
+from training.features import FeatureCache
+
+log = logging.getLogger(__name__)
+ProgressCallback = Callable[[dict], None]
+
+
+@dataclass
+class TrainConfig:
+    encoder: str = "efficientnet_lite2"
+    epochs: int = 20
+    batch_size: int = 64
+    learning_rate: float = 5e-4
+    min_learning_rate: float = 2e-5
+    clipnorm: float = 5.0
+    min_word_count: int = 5
+    max_words: int = 25
+    patience: int = 3  # epochs without a better val score before stopping
+    select_on: str = "CIDEr"  # or "BLEU-4"
+    scst_epochs: int = 0
+    scst_learning_rate: float = 2e-5
+    scst_samples: int = 5
+    scst_images_per_batch: int = 40
+    length_penalty: float = 0.0
+    seed: int = 1
+    decoder: dict = field(default_factory=dict)  # overrides of DecoderConfig
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TrainResult:
+    bundle_dir: Path
+    history: list[dict]
+    best_scores: dict
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, vocab: Vocabulary, cache: FeatureCache, decoder: AttentionDecoder | None = None):
+        self.config = config
+        self.vocab = vocab
+        self.cache = cache
+        grid_cells, channels = cache.grid.shape[1:]
+        decoder_config = DecoderConfig(len(vocab), channels, grid_cells, **config.decoder)
+        self.decoder = decoder or AttentionDecoder(decoder_config)
+        self.decoder.build_all()
+        self.grid_array = np.asarray(cache.grid)  # in memory: batches are gathered many times
+        self.features = tf.Variable(self.grid_array, trainable=False, dtype=tf.float16)
+        self.compiled = CompiledDecoder(self.decoder)
+        self.optimizer: keras.optimizers.Optimizer | None = None
+        self._train_step = None
+
+    def _make_optimizer(self, learning_rate, steps: int) -> None:
+        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(steps, 1), alpha=self.config.min_learning_rate / learning_rate)
+        self.optimizer = keras.optimizers.Adam(schedule, clipnorm=self.config.clipnorm)
+        self.optimizer.build(self.decoder.trainable_variables)
+        penalty_weight = self.decoder.config.attention_regularization
+
+        def train_step(rows, tokens, weights):
+            grid = tf.cast(tf.gather(self.features, rows), tf.float32)
+            with tf.GradientTape() as tape:
+                loss, nll, penalty = self.decoder.sequence_loss(grid, tokens, weights, training=True)
+                total = loss + penalty_weight * penalty
+            variables = self.decoder.trainable_variables
+            self.optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
+            return nll, penalty
+
+        self._train_step = tf.function(train_step)
+
+    def grid(self, names: list[str]) -> np.ndarray:
+        return self.grid_array[self.cache.rows(names)].astype(np.float32)
+
+    def evaluate_greedy(self, references: dict[str, list[str]], batch: int = 250) -> tuple[dict, dict[str, str]]:
+        names = sorted(references)
+        captions: dict[str, str] = {}
+        for start in range(0, len(names), batch):
+            chunk = names[start : start + batch]
+            hyps = greedy_search(self.compiled, self.grid(chunk), self.vocab.start_id, self.vocab.end_id, self.decoder.config.max_words)
+            captions.update({n: " ".join(self.vocab.decode(h.ids)) for n, h in zip(chunk, hyps)})
+        return score_captions(references, captions), captions
+
+    def fit(
+        self,
+        train: dict[str, list[str]],
+        val: dict[str, list[str]],
+        out_dir: Path,
+        version: str,
+        weights: dict[str, float] | None = None,
+        training_info: dict | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> TrainResult:
+        """Cross-entropy epochs, then SCST epochs; the best val epoch is saved as a bundle in out_dir/bundle."""
+        c = self.config
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        examples = make_examples(train, self.cache, self.vocab, c.max_words, weights)
+        steps_per_epoch = max(1, len(examples.tokens) // c.batch_size)
+        history: list[dict] = []
+        best_score, best_scores, stale = -math.inf, {}, 0
+        bundle_dir = out_dir / "bundle"
+        info = {**(training_info or {}), "train_images": len(train), "train_captions": len(examples.tokens), "config": c.to_dict()}
+        emit = on_progress or (lambda event: None)
+
+        def finish_epoch(stage: str, epoch: int, loss: float, seconds: float) -> bool:
+            nonlocal best_score, best_scores, stale
+            scores, _ = self.evaluate_greedy(val)
+            record = {"stage": stage, "epoch": epoch, "loss": loss, "seconds": round(seconds, 1), **{f"val_{k}": v for k, v in scores.items() if k.startswith(("BLEU", "CIDEr"))}}
+            history.append(record)
+            (out_dir / "history.json").write_text(json.dumps(history, indent=1))
+            improved = scores[c.select_on] > best_score
+            log.info("%s epoch %d: loss %.3f, val greedy BLEU-4 %.3f CIDEr %.3f%s", stage, epoch, loss, scores["BLEU-4"], scores["CIDEr"], " (best)" if improved else "")
+            emit({"event": "epoch", **record, "epochs": total_epochs})
+            if improved:
+                best_score, best_scores, stale = scores[c.select_on], scores, 0
+                config = BundleConfig(version, c.encoder, self.decoder.config, c.length_penalty, {**info, "best_epoch": record}, {"val_greedy": scores})
+                save_bundle(bundle_dir, config, self.vocab, self.decoder)
+            else:
+                stale += 1
+            return stale >= c.patience
+
+        total_epochs = c.epochs + c.scst_epochs
+        if c.epochs:
+            self._make_optimizer(c.learning_rate, steps_per_epoch * c.epochs)
+            for epoch in range(1, c.epochs + 1):
+                started = time.time()
+                loss = self._run_xe_epoch(examples, epoch, steps_per_epoch)
+                if finish_epoch("xe", epoch, loss, time.time() - started):
+                    break
+        if c.scst_epochs:
+            if bundle_dir.exists():  # continue from the best cross-entropy weights
+                load_decoder_weights(self.decoder, bundle_dir / WEIGHTS_FILE)
+            stale, best_score = 0, best_score
+            images_per_batch = c.scst_images_per_batch
+            self._make_optimizer(c.scst_learning_rate, c.scst_epochs * math.ceil(len(train) / images_per_batch))
+            cider = CiderD({name: [tokenize(t) for t in caps] for name, caps in train.items()})
+            for epoch in range(1, c.scst_epochs + 1):
+                started = time.time()
+                reward = self._run_scst_epoch(train, cider, epoch)
+                if finish_epoch("scst", c.epochs + epoch, -reward, time.time() - started):
+                    break
+        return TrainResult(bundle_dir, history, best_scores)
+
+    def _run_xe_epoch(self, examples: CaptionExamples, epoch: int, steps: int) -> float:
+        dataset = batched_dataset(examples, self.config.batch_size, self.config.seed + epoch)
+        losses = []
+        with tqdm(dataset, total=steps, desc=f"epoch {epoch} (xe)", unit="batch", leave=False) as bar:
+            for rows, tokens, weights in bar:
+                nll, _ = self._train_step(rows, tokens, weights)
+                losses.append(float(nll))
+                if len(losses) % 20 == 0:
+                    bar.set_postfix(loss=f"{np.mean(losses[-100:]):.3f}")
+        return float(np.mean(losses))
+
+    def _run_scst_epoch(self, train: dict[str, list[str]], cider: CiderD, epoch: int) -> float:
+        """Sample k captions per image; advantage = reward − mean reward of the image's other samples."""
+        c = self.config
+        rng = np.random.default_rng(c.seed + epoch)
+        names = list(train)
+        rng.shuffle(names)
+        rewards_seen = []
+        batches = range(0, len(names), c.scst_images_per_batch)
+        with tqdm(batches, desc=f"epoch {epoch} (scst)", unit="batch", leave=False) as bar:
+            for start in bar:
+                chunk = names[start : start + c.scst_images_per_batch]
+                rows = np.repeat(self.cache.rows(chunk), c.scst_samples)
+                grid = self.grid_array[rows].astype(np.float32)
+                samples = sample_search(self.compiled, grid, self.vocab.start_id, self.vocab.end_id, self.decoder.config.max_words, rng)
+                keys = np.repeat(chunk, c.scst_samples)
+                rewards = np.array([cider.score(k, self.vocab.decode(s.ids)) for k, s in zip(keys, samples)]).reshape(-1, c.scst_samples)
+                baseline = (rewards.sum(axis=1, keepdims=True) - rewards) / (c.scst_samples - 1)
+                advantages = (rewards - baseline).reshape(-1).astype(np.float32)
+                longest = min(max(len(s.ids) for s in samples) + 2, c.max_words + 2)
+                length = min(b for b in BUCKET_BOUNDARIES + [64] if b >= longest)  # one trace per bucket
+                tokens = np.zeros((len(samples), length), np.int32)
+                for i, s in enumerate(samples):
+                    seq = [self.vocab.start_id, *s.ids[: c.max_words], self.vocab.end_id]
+                    tokens[i, : len(seq)] = seq
+                self._train_step(tf.constant(rows), tf.constant(tokens), tf.constant(advantages))
+                rewards_seen.append(rewards.mean())
+                bar.set_postfix(reward=f"{np.mean(rewards_seen[-20:]):.3f}")
+        return float(np.mean(rewards_seen))
