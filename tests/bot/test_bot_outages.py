@@ -1,0 +1,84 @@
+"""Redis or the database going away while people write: the bot says to try again shortly, keeps
+running, and works again once they are back. Redis is a redis-server of this module's own, killed
+and restarted; the database is the real PostgreSQL behind a TCP gate the test shuts and opens."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from service_stack import jpeg_bytes, service_stack, wait_until
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from tcp_gate import TcpGate
+
+from store.models import CaptionRequest
+
+STORAGE_DOWN = "can't reach my storage"
+_users = itertools.count(7001)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, service_model_bundle):
+    """The bot alone (workers start when a test needs one), its database reached through a gate."""
+    with service_stack(tmp_path_factory.mktemp("outages"), service_model_bundle) as stack:
+        url = make_url(stack.env["DATABASE_URL"])
+        gate = TcpGate(url.host or "127.0.0.1", url.port or 5432).open()
+        stack.gate = gate
+        stack.start_bot(database_url=url.set(host="127.0.0.1", port=gate.port).render_as_string(hide_password=False))
+        yield stack
+        gate.shut()
+
+
+def requests_of(stack, user_id: int) -> int:
+    with stack.session() as session:
+        return session.scalar(select(func.count()).select_from(CaptionRequest).where(CaptionRequest.user_id == user_id))
+
+
+def test_redis_down_when_a_photo_arrives_the_user_is_told_to_retry_and_after_it_returns_the_bot_works(stack):
+    user_id = next(_users)
+    stack.redis_server.stop()
+    sent = stack.client.send_photo(user_id, jpeg_bytes(seed=21))
+    stack.bot_says(user_id, STORAGE_DOWN, timeout=30, after=0)
+    assert requests_of(stack, user_id) == 0
+
+    stack.redis_server.start()
+    stack.start_worker("caption-worker-after-outage")
+    stack.wait_for_workers("caption-worker-after-outage")
+    sent = stack.client.send_photo(user_id, jpeg_bytes(seed=22))
+    reply = stack.reply_to(user_id, sent["message_id"], timeout=60)
+    assert reply["reply_markup"]["inline_keyboard"]
+    assert requests_of(stack, user_id) == 1
+
+
+def test_database_down_the_user_is_told_to_retry_and_after_it_returns_the_bot_works(stack):
+    user_id = next(_users)
+    stack.gate.shut()
+    try:
+        stack.client.send_photo(user_id, jpeg_bytes(seed=23))
+        stack.bot_says(user_id, STORAGE_DOWN, timeout=30)
+        sent = stack.client.send_text(user_id, "/forget")
+        stack.bot_says(user_id, STORAGE_DOWN, timeout=30, after=sent["message_id"])
+    finally:
+        stack.gate.open()
+
+    sent = stack.client.send_photo(user_id, jpeg_bytes(seed=24))
+    wait_until(lambda: requests_of(stack, user_id) == 1, timeout=30, what="the photo to be recorded")
+    if stack.workers:  # the previous test left a worker running: the caption arrives too
+        stack.reply_to(user_id, sent["message_id"], timeout=60)
+
+
+def test_a_button_pressed_while_the_database_is_down_is_still_answered(stack):
+    user_id = next(_users)
+    if not stack.workers:
+        stack.start_worker("caption-worker-buttons")
+        stack.wait_for_workers("caption-worker-buttons")
+    sent = stack.client.send_photo(user_id, jpeg_bytes(seed=25))
+    reply = stack.reply_to(user_id, sent["message_id"], timeout=60)
+    data = reply["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    stack.gate.shut()
+    try:
+        query_id = stack.client.press_button(user_id, reply["message_id"], data)
+        answer = stack.client.wait_for_callback_answer(query_id, timeout=30)
+        assert STORAGE_DOWN in answer["text"]
+    finally:
+        stack.gate.open()
