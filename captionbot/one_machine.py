@@ -56,8 +56,9 @@ def run_up(settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade_database(settings.resolved_database_url)
     redis_url, embedded = resolve_redis_url(settings)
-    # SIGTERM becomes the same clean stop as Ctrl-C.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Ctrl-C and SIGTERM both mean a clean stop (SIGINT may arrive ignored, e.g. from `cmd &`).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         with sandbox_if_needed(settings) as telegram_env:
             env = {
