@@ -93,8 +93,8 @@ class SandboxClient:
     def messages(self, chat_id: int, *, include_user: bool = False) -> list[Message]:
         """What the bot sent to the chat, in order, with edits applied and deletions gone.
 
-        Each is a Bot API Message dict plus a "sandbox" key: parse_mode and any non-inline
-        reply_markup (e.g. {"force_reply": true}), which the Bot API does not return.
+        Each is a Bot API Message dict plus a "sandbox" key with what the Bot API does not return:
+        parse_mode, any non-inline reply_markup (e.g. {"force_reply": true}) and sent_at.
         """
         return self._chat(chat_id, include_user)["messages"]
 

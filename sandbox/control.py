@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import mimetypes
 import time
-from pathlib import Path
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web

@@ -58,7 +58,13 @@ def image_size(data: bytes) -> tuple[int, int] | None:
             with Image.open(io.BytesIO(data)) as image:
                 return image.size
     except (Image.DecompressionBombError, OSError, ValueError, SyntaxError):
+        return _png_size(data)  # Pillow refuses a bomb or a cut file; the header still says how big
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
         return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
 def make_thumbnail(data: bytes) -> tuple[bytes, int, int] | None:

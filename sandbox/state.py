@@ -28,7 +28,6 @@ from sandbox.media import (
 )
 from sandbox.params import BotApiError, bad_request
 
-
 CONFLICT = (
     "Conflict: terminated by other getUpdates request; "
     "make sure that only one bot instance is running"
@@ -223,7 +222,7 @@ class SandboxState:
             elif not allow_without_reply:
                 raise bad_request("message to be replied not found")
         message.update(content)
-        message["sandbox"] = extra or {}
+        message["sandbox"] = {**(extra or {}), "sent_at": time.time()}
         record.messages.append(message)
         self.changed()
         return message

@@ -88,6 +88,7 @@ async function poll() {
       render();
       $("bot-status").textContent = "sandbox · offline Bot API";
     } catch (error) {
+      console.error("poll failed:", error);
       $("bot-status").textContent = "sandbox unreachable, retrying…";
       await new Promise((resolve) => setTimeout(resolve, 2000));
     }
@@ -250,7 +251,9 @@ function render() {
 
   const last = state.messages[state.messages.length - 1];
   const action = state.lastAction;
-  const typing = action && Date.now() / 1000 - action.date < 5 && !(last && last.from.is_bot && last.date >= action.date);
+  // Telegram shows an action for 5 s, or until the bot's next message arrives.
+  const sentAt = last && last.from.is_bot ? last.sandbox.sent_at : 0;
+  const typing = action && Date.now() / 1000 - action.date < 5 && !(sentAt >= action.date);
   $("typing").classList.toggle("hidden", !typing);
   if (typing) setTimeout(render, 5000);
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import httpx
@@ -68,6 +70,17 @@ def test_wait_for_message_returns_when_the_bot_sends_and_times_out_with_what_it_
         client.wait_for_message(USER, lambda m: m["text"] == "never", timeout=0.5)
     with pytest.raises(SandboxTimeout):
         client.wait_for_message(USER, timeout=0.3, after_message_id=message["message_id"])
+
+
+def test_a_huge_or_corrupt_photo_still_arrives_with_what_its_header_says(sandbox, client):
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0))
+    [huge] = client.send_photo(USER, bomb)["photo"]
+    [corrupt] = client.send_photo(USER, b"\xff\xd8\xff not a jpeg")["photo"]
+    assert (huge["width"], huge["height"], huge["file_size"]) == (30000, 30000, len(bomb))
+    assert (corrupt["width"], corrupt["height"]) == (0, 0)
 
 
 def test_messages_include_the_users_side_on_request(sandbox, client):
