@@ -13,7 +13,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="captionbot", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)
-    ml_commands.register(commands)  # caption, train, evaluate, cache-features
+    ml_commands.register(commands)  # train
+    ml_commands.register_evaluate(commands)
+    ml_commands.register_caption(commands)
     service_commands.register(commands)  # up, bot, worker, migrate, sandbox
     return parser
 

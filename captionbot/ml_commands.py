@@ -48,3 +48,72 @@ def run_train(args: argparse.Namespace) -> int:
     plot_training_curves(result.history, args.out / "training_curves.png")
     print(json.dumps({"bundle": str(result.bundle_dir), "best_val_greedy": result.best_scores}, indent=2))
     return 0 if result.bundle_dir.exists() else 1
+
+
+def register_evaluate(commands: argparse._SubParsersAction) -> None:
+    settings = get_settings()
+    evaluate = commands.add_parser("evaluate", help="score a bundle on a Flickr8k split (greedy, beam 3, beam 5) with plots")
+    evaluate.add_argument("bundle", type=Path, nargs="?", default=settings.model_dir)
+    evaluate.add_argument("--split", default="val", choices=["train", "val", "test"])
+    evaluate.add_argument("--limit", type=int, help="only the first N images of the split")
+    evaluate.add_argument("--out", type=Path, required=True, help="directory for scores.json, gallery.png, attention_*.png")
+    evaluate.add_argument("--flickr8k", type=Path, default=settings.flickr8k_dir)
+    evaluate.add_argument("--features", type=Path, default=settings.data_dir / "features")
+    evaluate.set_defaults(handler=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate_bundle
+
+    report = evaluate_bundle(args.bundle, args.flickr8k, args.features, args.out, args.split, args.limit)
+    print(json.dumps(report["scores"], indent=2))
+    return 0
+
+
+def register_caption(commands: argparse._SubParsersAction) -> None:
+    settings = get_settings()
+    caption = commands.add_parser("caption", help="caption image files with a model bundle")
+    caption.add_argument("images", type=Path, nargs="+")
+    caption.add_argument("--model", type=Path, default=settings.model_dir, help="bundle directory")
+    caption.add_argument("--beam", type=int, default=settings.caption_beam)
+    caption.add_argument("--json", action="store_true", help='print one JSON list of {"image", "caption", "model"}')
+    caption.add_argument("--attention", type=Path, help="write the first image's attention map to this PNG")
+    caption.set_defaults(handler=run_caption)
+
+
+def run_caption(args: argparse.Namespace) -> int:
+    """Loads the model once and captions every image in batches; a bad file is reported, the rest go on."""
+    import numpy as np
+
+    from captioning.captioner import ENCODE_BATCH, Captioner
+    from captioning.images import ImageError, load_image_array
+
+    settings = get_settings()
+    captioner = Captioner.load(args.model, settings.resnet50_weights, settings.max_image_pixels)
+    size = captioner.encoder.input_size
+    rows: list[dict] = []
+    first_result = None
+    for start in range(0, len(args.images), ENCODE_BATCH):
+        batch_paths, pixels = [], []
+        for path in args.images[start : start + ENCODE_BATCH]:
+            try:
+                pixels.append(load_image_array(path, size, settings.max_image_pixels))
+                batch_paths.append(path)
+            except (ImageError, OSError) as exc:
+                rows.append({"image": str(path), "error": str(exc)})
+        if not pixels:
+            continue
+        results = captioner.caption_pixels(np.stack(pixels), beam=args.beam)
+        first_result = first_result or (batch_paths[0], pixels[0], results[0])
+        rows.extend({"image": str(p), "caption": r.text, "model": captioner.version} for p, r in zip(batch_paths, results))
+    if args.attention and first_result:
+        from training.plots import plot_attention
+
+        _, image, result = first_result
+        plot_attention(image, result.words, result.attention, result.grid_size, args.attention)
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+    else:
+        for row in rows:
+            print(f"{row['image']}: {row.get('caption') or 'ERROR ' + row['error']}")
+    return 1 if any("error" in row for row in rows) else 0

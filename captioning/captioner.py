@@ -60,9 +60,13 @@ class Captioner:
         for start in range(0, len(images), ENCODE_BATCH):
             chunk = images[start : start + ENCODE_BATCH]
             pixels = np.stack([load_image_array(image, self.encoder.input_size, self.max_pixels) for image in chunk])
-            grid, _ = self.encoder.encode(pixels)
-            results.extend(self.caption_features(grid, beam))
+            results.extend(self.caption_pixels(pixels, beam))
         return results
+
+    def caption_pixels(self, pixels: np.ndarray, beam: int = 3) -> list[CaptionResult]:
+        """uint8 (N, S, S, 3) already decoded and resized with captioning.images."""
+        grid, _ = self.encoder.encode(pixels)
+        return self.caption_features(grid, beam)
 
     def caption_features(self, grid: np.ndarray, beam: int = 3) -> list[CaptionResult]:
         args = (self.compiled, grid, self.vocab.start_id, self.vocab.end_id, self.config.decoder.max_words)

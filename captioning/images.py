@@ -57,6 +57,8 @@ def open_image(source: str | Path | bytes | Image.Image, max_pixels: int = DEFAU
             raise UnsupportedImageError("this file is not an image I can read (JPEG, PNG or WebP)") from exc
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ImageTooLargeError("the image has too many pixels") from exc
+        except (OSError, SyntaxError, ValueError) as exc:  # a header that ends early or lies
+            raise CorruptImageError("the image file is damaged or truncated") from exc
         if image.format not in SUPPORTED_FORMATS:
             raise UnsupportedImageError(f"{image.format} images are not supported")
     width, height = image.size
