@@ -123,6 +123,11 @@ def test_stop_answers_a_waiting_long_poll_at_once():
     assert result["response"].json() == {"ok": True, "result": []} and result["elapsed"] < 5
 
 
+def test_a_taken_port_is_a_clear_error_at_start(sandbox):
+    with pytest.raises(RuntimeError, match="address already in use"):
+        SandboxServer(port=sandbox.port).start()
+
+
 def test_chat_page_is_served_with_its_own_assets_only(sandbox, client):
     page = httpx.get(sandbox.url + "/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
