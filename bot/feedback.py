@@ -1,7 +1,7 @@
 """Ratings and corrections, without Telegram types: checks against the database, prompts in Redis.
 
 A button press counts only if its caption exists and the press came from the very message that
-carries that caption's buttons, so a forged or stale callback changes nothing.
+carries that caption's buttons (in that caption's chat), so a forged or stale callback changes nothing.
 A ✏️ prompt is remembered in Redis (prompt message -> caption) for a day; the user's reply to
 it, or their next text in that chat, becomes the correction.
 """
@@ -30,10 +30,15 @@ class ButtonMessage:
 
 
 def _caption_behind(session: Session, caption_id: int, where: ButtonMessage) -> Caption | None:
+    """The caption, if the press came from its own message in its own chat.
+
+    The worker saves the message id just after sending; a press in between is accepted when the
+    chat matches (nobody can reach another chat's captions that way).
+    """
     caption = get_caption(session, caption_id)
-    if caption is None or caption.reply_message_id != where.message_id:
+    if caption is None or caption.request.chat_id != where.chat_id:
         return None
-    if caption.request.chat_id != where.chat_id:
+    if caption.reply_message_id not in (None, where.message_id):
         return None
     return caption
 

@@ -79,7 +79,9 @@ def supervise(commands: dict[str, list[str]], env: dict[str, str]) -> int:
     children: dict[str, subprocess.Popen] = {}
     try:
         for name, command in commands.items():
-            children[name] = subprocess.Popen(command, env=env)
+            # A process group of its own: Ctrl-C reaches only this supervisor, which then stops
+            # each child with exactly one SIGTERM (a second signal would make RQ abandon a job).
+            children[name] = subprocess.Popen(command, env=env, process_group=0)
             log.info("started %s (pid %d)", name, children[name].pid)
         while True:
             for name, child in children.items():

@@ -100,9 +100,8 @@ def _start(ctx: worker_context.WorkerContext, request_id: int) -> PendingRequest
         if request is None:
             log.info("request %s no longer exists; skipping", request_id)
             return None
-        if request.status in (RequestStatus.failed,) or (
-            request.status is RequestStatus.done and request.caption and request.caption.reply_message_id
-        ):
+        answered = request.caption is not None and request.caption.reply_message_id is not None
+        if request.status is RequestStatus.failed or answered:
             log.info("request %s is already %s; skipping", request_id, request.status.value)
             return None
         mark_running(session, request_id)

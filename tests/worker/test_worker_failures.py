@@ -96,7 +96,8 @@ def test_bad_file_gets_a_clear_reply_and_a_failed_request_with_its_reason_and_no
     if name in WORKER_REFUSES:  # the job ended normally: no try was spent on a retry
         connection = redis.Redis.from_url(stack.env["REDIS_URL"])
         job = Job.fetch(caption_job_id(request.id), connection=connection, serializer=JSONSerializer)
-        assert job.get_status() == "finished" and job.retries_left == int(stack.env["JOB_RETRIES"])
+        wait_until(lambda: job.get_status() == "finished", timeout=10, what="the job to end normally")
+        assert job.retries_left == int(stack.env["JOB_RETRIES"])
         connection.close()
 
 
