@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from captionbot.runtime import CAPTIONS_QUEUE, redis_from_url, resolve_redis_url
 from captionbot.settings import Settings
 from worker.model_worker import ModelWorker
+from worker.models import ModelNotFound
 
 log = logging.getLogger(__name__)
 
@@ -20,13 +21,16 @@ def run_worker(settings: Settings, queue_names: Sequence[str], burst: bool = Fal
     # No socket timeout of our own: RQ sets one longer than its blocking wait for jobs.
     connection = redis_from_url(url, socket_timeout=None)
     try:
-        worker = ModelWorker(
-            list(queue_names),
-            connection=connection,
-            settings=settings,
-            load_model=CAPTIONS_QUEUE in queue_names,
-            name=name,
-        )
+        try:
+            worker = ModelWorker(
+                list(queue_names),
+                connection=connection,
+                settings=settings,
+                load_model=CAPTIONS_QUEUE in queue_names,
+                name=name,
+            )
+        except ModelNotFound as error:
+            raise SystemExit(f"captionbot worker: {error}") from None
         log.info("worker %s listening on %s", worker.name, ", ".join(queue_names))
         return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
     finally:

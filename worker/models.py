@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class ModelNotFound(FileNotFoundError):
+    """No model bundle where the settings point: nothing to caption with."""
+
+
 class CaptionerHolder:
     def __init__(self, settings: Settings, session_factory: sessionmaker[Session]) -> None:
         self._settings = settings
@@ -77,6 +81,8 @@ class CaptionerHolder:
     def _load(self, path: Path) -> Captioner:
         from captioning.captioner import Captioner
 
+        if not (path / "config.json").is_file():
+            raise ModelNotFound(f"no model bundle at {path}: train one, or point MODEL_DIR at one")
         log.info("loading captioner from %s", path)
         return Captioner.load(
             path, resnet50_weights=self._settings.resnet50_weights, max_pixels=self._settings.max_image_pixels
