@@ -59,13 +59,14 @@ def register_evaluate(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--out", type=Path, required=True, help="directory for scores.json, gallery.png, attention_*.png")
     evaluate.add_argument("--flickr8k", type=Path, default=settings.flickr8k_dir)
     evaluate.add_argument("--features", type=Path, default=settings.data_dir / "features")
+    evaluate.add_argument("--record", action="store_true", help="also write the scores into the bundle's config.json")
     evaluate.set_defaults(handler=run_evaluate)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from training.evaluate import evaluate_bundle
 
-    report = evaluate_bundle(args.bundle, args.flickr8k, args.features, args.out, args.split, args.limit)
+    report = evaluate_bundle(args.bundle, args.flickr8k, args.features, args.out, args.split, args.limit, record_in_bundle=args.record)
     print(json.dumps(report["scores"], indent=2))
     return 0
 

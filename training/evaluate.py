@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from captioning.bundle import CONFIG_FILE
 from captioning.captioner import Captioner
 from captioning.images import load_image_array
 from captioning.metrics import score_captions
@@ -19,6 +20,13 @@ from training.plots import plot_attention, plot_gallery
 
 log = logging.getLogger(__name__)
 SEARCHES = {"greedy": 1, "beam3": 3, "beam5": 5}
+
+
+def record_metrics(bundle_dir: Path, metrics: dict) -> None:
+    config_path = Path(bundle_dir) / CONFIG_FILE
+    config = json.loads(config_path.read_text())
+    config["metrics"] = {**config.get("metrics", {}), **metrics}
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
 
 
 def caption_split(captioner: Captioner, grid: np.ndarray, names: list[str], beam: int, batch: int = 100) -> dict[str, str]:
@@ -39,6 +47,7 @@ def evaluate_bundle(
     searches: dict[str, int] = SEARCHES,
     gallery_size: int = 9,
     attention_maps: int = 3,
+    record_in_bundle: bool = False,
 ) -> dict:
     """Scores for each search, plus gallery.png and attention_*.png; returns (and writes) scores.json."""
     out_dir = Path(out_dir)
@@ -58,6 +67,8 @@ def evaluate_bundle(
         report["scores"][label] = scores
         log.info("%s: BLEU-1 %.3f BLEU-4 %.3f CIDEr %.3f", label, scores["BLEU-1"], scores["BLEU-4"], scores["CIDEr"])
     (out_dir / "scores.json").write_text(json.dumps(report, indent=2) + "\n")
+    if record_in_bundle:  # the bundle then says how good it is, e.g. for /model and promotion checks
+        record_metrics(bundle_dir, {f"{split}_{label}": scores for label, scores in report["scores"].items()})
     shown = "beam3" if "beam3" in outputs else next(iter(outputs))
     (out_dir / f"captions_{shown}.json").write_text(json.dumps(outputs[shown], indent=1) + "\n")
     picks = names[:: max(1, len(names) // gallery_size)][:gallery_size]

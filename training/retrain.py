@@ -1,0 +1,287 @@
+"""`retrain()`: a new model version from Flickr8k train plus what users told the bot.
+
+Run by the trainer (`worker.retraining.retrain`, from /retrain) and by `captionbot retrain`; the
+caller holds the one-run-at-a-time lock. The steps:
+
+1. register the run as a candidate version "in training" (parent: the active version);
+2. data: Flickr8k train, corrections and 👍 captions (a tenth of the corrected photos held back);
+3. features: Flickr8k's from the cache, feedback photos appended to a feedback cache;
+4. vocabulary grown by the corrections' new words; the active decoder grown to match and
+   fine-tuned (or a new decoder trained from scratch);
+5. both models scored on Flickr8k val and the held-back photos, same search;
+6. the version recorded with its metrics and data counts, and made active in one transaction
+   only if val BLEU-4 and CIDEr are not worse than the active model's by more than the tolerance.
+
+A run that raises (or is stopped) is marked failed and the active model is untouched.
+"""
+from __future__ import annotations
+
+import dataclasses
+import gc
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from captionbot.model_versions import TRAINING_NOTE, ensure_active_version, mark_stopped_runs_failed
+from captionbot.settings import Settings, get_settings
+from captioning.captioner import Captioner
+from captioning.bundle import BundleError, load_decoder
+from captioning.metrics import score_captions
+from captioning.text import Vocabulary
+from store.db import make_engine, make_session_factory, session_scope
+from store.models import ModelStatus
+from store.queries import activate_model_version, add_model_version, feedback_examples, get_model_version, set_model_status
+from training.evaluate import caption_split
+from training.feedback_data import FeedbackData, build_feedback_data, combined_cache
+from training.features import FeatureCache, build_feature_cache, cache_dir_for
+from training.finetune import grow_decoder
+from training.pipeline import flickr8k_captions
+from training.plots import plot_training_curves
+from training.promotion import decide_promotion
+from training.train import TrainConfig, Trainer
+
+log = logging.getLogger(__name__)
+ProgressCallback = Callable[[dict], None]
+FEATURE_CHUNK = 64
+
+
+class RetrainError(RuntimeError):
+    """A run that cannot go on, with a reason fit to show the admin who asked for it."""
+
+
+@dataclass
+class RetrainOptions:
+    epochs: int = 3
+    learning_rate: float = 1e-4
+    batch_size: int = 64
+    patience: int = 2
+    from_scratch: bool = False
+    correction_weight: float = 1.0
+    upvote_weight: float = 0.5
+    holdout_fraction: float = 0.1
+    new_word_min_count: int = 2
+    train_limit: int | None = None
+    val_limit: int | None = None
+    tolerance_bleu4: float = 0.005
+    tolerance_cider: float = 0.02
+    beam: int = 3
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> RetrainOptions:
+        values = {f.name: getattr(settings, f"retrain_{f.name}") for f in dataclasses.fields(cls) if hasattr(settings, f"retrain_{f.name}")}
+        values["beam"] = settings.caption_beam
+        return cls(**{**values, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def new_version_name(now: datetime | None = None) -> str:
+    return f"retrain-{(now or datetime.now(timezone.utc)):%Y%m%d-%H%M%S}"
+
+
+def retrain(
+    requested_by: int | None = None,
+    *,
+    settings: Settings | None = None,
+    options: RetrainOptions | None = None,
+    on_progress: ProgressCallback | None = None,
+    on_registered: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train, evaluate, register and maybe promote one new version; returns the report (JSON-able).
+
+    `on_registered(version)` is called once the run's row exists, so a caller can name the run
+    in its own records (the trainer job keeps it for its failure callback).
+    """
+    settings = settings or get_settings()
+    options = options or RetrainOptions.from_settings(settings)
+    emit = on_progress or (lambda event: None)
+    engine = make_engine(settings.resolved_database_url)
+    session_factory = make_session_factory(engine)
+    version = new_version_name()
+    run_dir = settings.resolved_models_root / version
+    try:
+        with session_scope(session_factory) as session:
+            stale = mark_stopped_runs_failed(session)
+            if stale:
+                log.warning("marked runs left by a stopped trainer as failed: %s", ", ".join(stale))
+            active = ensure_active_version(session, settings.model_dir)
+            parent, parent_path = active.version, Path(active.path)
+            add_model_version(
+                session, version=version, encoder=active.encoder, path=str(run_dir / "bundle"),
+                parent_version=parent, notes=f"{TRAINING_NOTE} (requested by {requested_by or 'the command line'})",
+            )
+            examples = feedback_examples(session)
+        if on_registered is not None:
+            on_registered(version)
+        try:
+            run = RetrainRun(settings, options, emit, version, run_dir, parent, parent_path, requested_by)
+            report = run.execute(examples)
+        except BaseException as error:  # stopped or broken: the run is failed, the active model stays
+            reason = str(error) if isinstance(error, RetrainError) else f"{error.__class__.__name__}: {error}"
+            with session_scope(session_factory) as session:
+                set_model_status(session, version, ModelStatus.failed, notes=f"failed: {reason}"[:2000])
+            raise
+        with session_scope(session_factory) as session:
+            model = get_model_version(session, version)
+            model.metrics = {"val": report["metrics"]["val"], "feedback_heldout": report["metrics"]["feedback_heldout"],
+                             "search": report["search"], "active_at_training": report["active_metrics"]}
+            model.data_counts = report["data_counts"]
+            model.notes = report["decision"]
+            if report["promoted"]:
+                activate_model_version(session, version)  # the previous one is retired in the same commit
+        (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        log.info("retraining %s: %s", version, report["decision"])
+        return report
+    finally:
+        engine.dispose()
+        gc.collect()
+
+
+class RetrainRun:
+    """The steps of one run that need the model; holds what they share."""
+
+    def __init__(self, settings: Settings, options: RetrainOptions, emit: ProgressCallback, version: str,
+                 run_dir: Path, parent: str, parent_path: Path, requested_by: int | None) -> None:
+        self.settings, self.options, self.emit = settings, options, emit
+        self.version, self.run_dir, self.parent, self.parent_path = version, run_dir, parent, parent_path
+        self.requested_by = requested_by
+        self.seconds: dict[str, float] = {}
+
+    def stage(self, name: str, message: str) -> None:
+        self.seconds[name] = time.monotonic()
+        self.emit({"event": "stage", "stage": name, "message": message})
+
+    def execute(self, examples: list) -> dict[str, Any]:
+        started = time.monotonic()
+        self.stage("loading", f"Loading the active model {self.parent}…")
+        try:
+            active = Captioner.load(self.parent_path, self.settings.resnet50_weights, self.settings.max_image_pixels)
+        except (BundleError, OSError) as error:
+            raise RetrainError(f"the active model {self.parent} does not load: {error}") from error
+        o = self.options
+        try:
+            train, train_paths = flickr8k_captions(self.settings.flickr8k_dir, "train", o.train_limit)
+            val, val_paths = flickr8k_captions(self.settings.flickr8k_dir, "val", o.val_limit)
+        except FileNotFoundError as error:
+            raise RetrainError(f"Flickr8k is not where FLICKR8K_DIR says ({error})") from error
+        feedback = build_feedback_data(examples, o.correction_weight, o.upvote_weight, o.holdout_fraction)
+
+        self.stage("features", "Encoding photos…")
+        flickr_cache = self.flickr8k_features(active, {**train_paths, **val_paths})
+        feedback_cache = self.feedback_features(active, feedback.photos)
+        cache = combined_cache(flickr_cache, sorted(train) + sorted(val), feedback_cache, feedback.photo_of)
+        del flickr_cache
+
+        vocab, decoder, new_words = self.starting_point(active, train, feedback)
+        config = TrainConfig(
+            encoder=active.encoder.name, epochs=o.epochs, batch_size=o.batch_size, learning_rate=o.learning_rate,
+            min_learning_rate=o.learning_rate / 10, patience=o.patience, length_penalty=active.config.length_penalty,
+            decoder=_decoder_sizes(active), seed=int(time.time()) % 10_000,
+        )
+        counts = {
+            "flickr8k_train_images": len(train), "flickr8k_train_captions": sum(len(c) for c in train.values()),
+            "flickr8k_val_images": len(val), **feedback.counts, "new_words": new_words, "vocab_size": len(vocab),
+            "parent_vocab_size": len(active.vocab),
+        }
+        self.stage("training", f"Training on {len(train)} Flickr8k + {len(feedback.photos)} feedback photos…")
+        info = {"data": "flickr8k+feedback", "parent_version": self.parent, "requested_by": self.requested_by,
+                "mode": "from scratch" if o.from_scratch else "fine-tuned", "data_counts": counts}
+        trainer = Trainer(config, vocab, cache, decoder)
+        result = trainer.fit({**train, **feedback.train}, val, self.run_dir / "training", self.version,
+                             weights=feedback.weights, training_info=info, on_progress=self.emit)
+        del trainer
+        bundle_dir = self.run_dir / "bundle"
+        if not result.bundle_dir.exists():
+            raise RetrainError("training ended without a model (no epoch finished)")
+        shutil.rmtree(bundle_dir, ignore_errors=True)
+        result.bundle_dir.replace(bundle_dir)  # the version's path only ever holds a finished bundle
+        curves = plot_training_curves(result.history, self.run_dir / "training_curves.png")
+
+        self.stage("evaluating", f"Scoring {self.parent} and {self.version} (beam {o.beam})…")
+        try:
+            config_new, vocab_new, decoder_new = load_decoder(bundle_dir)
+        except BundleError as error:
+            raise RetrainError(f"the new bundle does not load: {error}") from error
+        candidate = Captioner(config_new, vocab_new, decoder_new, active.encoder, active.max_pixels)
+        metrics = self.score(candidate, cache, val, feedback)
+        active_metrics = self.score(active, cache, val, feedback)
+        tolerance = {"BLEU-4": o.tolerance_bleu4, "CIDEr": o.tolerance_cider}
+        decision = decide_promotion(metrics["val"], active_metrics["val"], tolerance)
+        self.seconds = {name: round(time.monotonic() - at, 1) for name, at in self.seconds.items()}
+        self.seconds["total"] = round(time.monotonic() - started, 1)
+        return {
+            "version": self.version, "parent_version": self.parent, "requested_by": self.requested_by,
+            "promoted": decision.promote, "reasons": decision.reasons, "decision": decision.summary(),
+            "status": "active" if decision.promote else "candidate",
+            "metrics": metrics, "active_metrics": active_metrics, "tolerance": tolerance,
+            "search": f"beam {o.beam}", "mode": info["mode"], "data_counts": counts,
+            "history": result.history, "bundle": str(bundle_dir), "curves_png": str(curves), "seconds": self.seconds,
+        }
+
+    def flickr8k_features(self, active: Captioner, paths: dict[str, Path]) -> FeatureCache:
+        """Encoded once per encoder and reused by every run (the default model's training filled it)."""
+        self.emit({"event": "features", "source": "Flickr8k", "done": 0, "total": len(paths)})
+        cache = build_feature_cache(active.encoder, paths, cache_dir_for(self.settings.resolved_features_dir, active.encoder.name))
+        self.emit({"event": "features", "source": "Flickr8k", "done": len(paths), "total": len(paths)})
+        return cache
+
+    def feedback_features(self, active: Captioner, photos: dict[str, Path]) -> FeatureCache | None:
+        """Feedback photos in a cache of their own, appended to chunk by chunk (progress x/y).
+
+        Rebuilt when it holds a photo no longer in the feedback (someone used /forget), so the
+        features of a forgotten photo do not outlive it by more than one run.
+        """
+        if not photos:
+            return None
+        cache_dir = cache_dir_for(self.settings.resolved_features_dir / "feedback", active.encoder.name)
+        names_file = cache_dir / "names.json"
+        if names_file.exists() and not set(json.loads(names_file.read_text())) <= set(photos):
+            shutil.rmtree(cache_dir)
+        cached = set(json.loads(names_file.read_text())) if names_file.exists() else set()
+        todo = sorted(set(photos) - cached)
+        cache = None
+        for start in range(0, max(len(todo), 1), FEATURE_CHUNK):
+            wanted = sorted(cached | set(todo[: start + FEATURE_CHUNK]))
+            cache = build_feature_cache(active.encoder, {n: photos[n] for n in wanted}, cache_dir, progress=False)
+            done = len(cached) + min(len(todo), start + FEATURE_CHUNK)
+            self.emit({"event": "features", "source": "feedback", "done": done, "total": len(photos)})
+        return cache
+
+    def starting_point(self, active: Captioner, train: dict[str, list[str]], feedback: FeedbackData):
+        """(vocabulary, decoder or None, new words): the active decoder grown, or nothing (from scratch)."""
+        o = self.options
+        if o.from_scratch:
+            base = Vocabulary.build((c for caps in train.values() for c in caps), TrainConfig.min_word_count)
+            new_words = feedback.new_words(base, o.new_word_min_count)
+            return base.extend(new_words), None, new_words
+        new_words = feedback.new_words(active.vocab, o.new_word_min_count)
+        vocab = active.vocab.extend(new_words)
+        return vocab, grow_decoder(active.decoder, len(vocab)), new_words
+
+    def score(self, captioner: Captioner, cache: FeatureCache, val: dict[str, list[str]], feedback: FeedbackData) -> dict:
+        """COCO-toolkit scores of one model on val and on the held-back corrected photos."""
+        scores: dict[str, Any] = {}
+        for split, references in (("val", val), ("feedback_heldout", feedback.heldout)):
+            if not references:
+                scores[split] = None
+                continue
+            names = sorted(references)
+            grid = np.asarray(cache.grid[cache.rows(names)], np.float32)
+            captions = caption_split(captioner, grid, names, self.options.beam)
+            result = score_captions(references, captions)
+            scores[split] = {k: v for k, v in result.items() if k.startswith(("BLEU", "CIDEr")) or k in ("images", "tokenizer")}
+        return scores
+
+
+def _decoder_sizes(active: Captioner) -> dict[str, Any]:
+    """The active decoder's sizes, for a from-scratch decoder of the same shape."""
+    sizes = active.config.decoder.to_dict()
+    for key in ("vocab_size", "feature_channels", "grid_cells"):
+        sizes.pop(key)
+    return sizes
