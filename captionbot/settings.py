@@ -50,6 +50,26 @@ class Settings(BaseSettings):
     job_heartbeat_s: int = 5  # a running job's heartbeat; three missed ones mark it abandoned
     correction_prompt_ttl_s: int = 24 * 3600  # how long a ✏️ prompt waits for the user's reply
 
+    # Retraining (training.retrain): fine-tune the active model on Flickr8k train + feedback.
+    features_dir: Path | None = None  # feature caches, one folder per encoder; default data_dir/features
+    retrain_epochs: int = 3
+    retrain_learning_rate: float = 1e-4  # fine-tuning: a fifth of the from-scratch rate
+    retrain_batch_size: int = 64
+    retrain_patience: int = 2
+    retrain_from_scratch: bool = False  # a new decoder (same sizes) instead of the active one's weights
+    retrain_correction_weight: float = 1.0  # loss weight of a user's correction
+    retrain_upvote_weight: float = 0.5  # loss weight of a 👍-rated caption (👎-rated ones never count)
+    retrain_holdout_fraction: float = 0.1  # corrected photos held back for evaluation
+    retrain_new_word_min_count: int = 2  # a correction's new word joins the vocabulary from this count
+    retrain_train_limit: int | None = None  # first N Flickr8k train images only (tests, benchmarks)
+    retrain_val_limit: int | None = None
+    retrain_tolerance_bleu4: float = 0.005  # promoted unless val BLEU-4 drops by more than this
+    retrain_tolerance_cider: float = 0.02  # … or val CIDEr by more than this
+    retrain_lock_ttl_s: int = 60  # a dead trainer's lock frees itself after this
+    retrain_queue_ttl_s: int = 6 * 3600  # how long a queued /retrain waits for a trainer
+    retrain_timeout_s: int = 6 * 3600
+    retrain_progress_interval_s: float = 3.0  # at most one progress edit this often
+
     @field_validator("admin_ids", "job_retry_intervals_s", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
@@ -68,6 +88,10 @@ class Settings(BaseSettings):
     @property
     def resolved_models_root(self) -> Path:
         return self.models_root or self.data_dir / "models"
+
+    @property
+    def resolved_features_dir(self) -> Path:
+        return self.features_dir or self.data_dir / "features"
 
 
 @lru_cache(maxsize=1)

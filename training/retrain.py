@@ -182,7 +182,7 @@ class RetrainRun:
         config = TrainConfig(
             encoder=active.encoder.name, epochs=o.epochs, batch_size=o.batch_size, learning_rate=o.learning_rate,
             min_learning_rate=o.learning_rate / 10, patience=o.patience, length_penalty=active.config.length_penalty,
-            decoder=_decoder_sizes(active), seed=int(time.time()) % 10_000,
+            decoder=_decoder_sizes(active),
         )
         counts = {
             "flickr8k_train_images": len(train), "flickr8k_train_captions": sum(len(c) for c in train.values()),
@@ -193,7 +193,10 @@ class RetrainRun:
         info = {"data": "flickr8k+feedback", "parent_version": self.parent, "requested_by": self.requested_by,
                 "mode": "from scratch" if o.from_scratch else "fine-tuned", "data_counts": counts}
         trainer = Trainer(config, vocab, cache, decoder)
-        result = trainer.fit({**train, **feedback.train}, val, self.run_dir / "training", self.version,
+        # Epochs are selected on val plus the held-back photos: on Flickr8k val alone, the epoch
+        # chosen could be one from before the feedback was learned.
+        selection = {**val, **feedback.heldout}
+        result = trainer.fit({**train, **feedback.train}, selection, self.run_dir / "training", self.version,
                              weights=feedback.weights, training_info=info, on_progress=self.emit)
         del trainer
         bundle_dir = self.run_dir / "bundle"
@@ -213,7 +216,9 @@ class RetrainRun:
         active_metrics = self.score(active, cache, val, feedback)
         tolerance = {"BLEU-4": o.tolerance_bleu4, "CIDEr": o.tolerance_cider}
         decision = decide_promotion(metrics["val"], active_metrics["val"], tolerance)
-        self.seconds = {name: round(time.monotonic() - at, 1) for name, at in self.seconds.items()}
+        self.stage("done", "Recording the new version…")
+        starts = list(self.seconds.items())
+        self.seconds = {name: round(end - at, 1) for (name, at), (_, end) in zip(starts, starts[1:])}
         self.seconds["total"] = round(time.monotonic() - started, 1)
         return {
             "version": self.version, "parent_version": self.parent, "requested_by": self.requested_by,

@@ -1,0 +1,126 @@
+"""training.retrain on real PostgreSQL, a real media store and a tiny Flickr8k of coloured squares:
+feedback reaches the model, versions are registered with their numbers, a worse model is not
+promoted, and a run that fails leaves the active model alone."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from retrain_fixtures import FEEDBACK_PHRASE, jpeg, make_square_flickr8k, red_square_jpeg, square_image, train_base_bundle
+
+from captionbot.settings import Settings
+from store.db import session_scope
+from store.models import ModelStatus
+from store.queries import (
+    active_model_version,
+    add_correction,
+    create_request,
+    get_model_version,
+    list_model_versions,
+    record_caption,
+    set_rating,
+)
+from worker.media import MediaStore
+
+pytestmark = pytest.mark.slow
+BLUE = (30, 60, 220)
+
+
+@pytest.fixture(scope="module")
+def squares(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("squares")
+    data = make_square_flickr8k(root / "flickr8k")
+    return {"flickr8k": data, "features": root / "features", "base": train_base_bundle(data, root / "features", root / "base")}
+
+
+def settings_for(pg_url: str, squares: dict[str, Path], tmp_path: Path, **overrides) -> Settings:
+    values = dict(
+        database_url=pg_url, data_dir=tmp_path / "data", features_dir=squares["features"], model_dir=squares["base"],
+        flickr8k_dir=squares["flickr8k"], retrain_epochs=8, retrain_learning_rate=3e-3, retrain_batch_size=8,
+        retrain_patience=100, retrain_correction_weight=4.0, retrain_tolerance_bleu4=0.05, retrain_tolerance_cider=0.5,
+    )
+    return Settings(_env_file=None, **{**values, **overrides})
+
+
+def add_feedback(session_factory, media: MediaStore, photo: bytes, said: str, *, user: int,
+                 correction: str | None = None, rating: str | None = None) -> None:
+    """One photo someone sent, the caption the bot gave, and what they thought of it."""
+    stored = media.store(photo)
+    with session_scope(session_factory) as session:
+        request = create_request(session, user_id=user, chat_id=user, message_id=1, file_id="f", file_unique_id="u", file_size=len(photo))
+        caption = record_caption(session, request.id, text=said, model_version="squares-base", beam=3, latency_ms=100.0,
+                                 media_path=str(stored.path), media_sha256=stored.sha256)
+        if rating:
+            set_rating(session, caption.id, user, rating)
+        if correction:
+            add_correction(session, caption.id, user, correction)
+
+
+def test_corrections_reach_the_model_and_the_new_version_is_registered_and_promoted(pg_url, session_factory, squares, tmp_path):
+    from captioning.captioner import Captioner
+    from training.retrain import retrain
+
+    settings = settings_for(pg_url, squares, tmp_path)
+    media = MediaStore(settings.resolved_media_dir)
+    for i in range(20):
+        add_feedback(session_factory, media, red_square_jpeg(i), "a blue square on white", user=100 + i, correction=FEEDBACK_PHRASE)
+    for i in range(4):
+        add_feedback(session_factory, media, jpeg(square_image(BLUE, 700 + i)), "a blue square on a white background", user=200 + i, rating="up")
+    for i in range(3):  # 👎 captions must never become references
+        add_feedback(session_factory, media, red_square_jpeg(50 + i), "a green square on white", user=300 + i, rating="down")
+    events: list[dict] = []
+
+    report = retrain(requested_by=42, settings=settings, on_progress=events.append)
+
+    assert report["promoted"], report["reasons"]
+    counts = report["data_counts"]
+    assert (counts["corrections"], counts["heldout_photos"], counts["upvoted_captions"]) == (20, 2, 4)
+    assert counts["feedback_photos"] == 24 and counts["flickr8k_train_images"] == 36
+    assert {"scarlet", "tile", "snow"} <= set(counts["new_words"])
+    assert report["metrics"]["feedback_heldout"]["images"] == 2 and report["metrics"]["val"]["images"] == 9
+    assert any(e["event"] == "epoch" for e in events) and any(e["event"] == "features" for e in events)
+    with session_scope(session_factory) as session:
+        model = get_model_version(session, report["version"])
+        assert model.status is ModelStatus.active and model.parent_version == "squares-base"
+        assert model.metrics["val"]["BLEU-4"] == report["metrics"]["val"]["BLEU-4"] and model.data_counts["corrections"] == 20
+        assert get_model_version(session, "squares-base").status is ModelStatus.retired
+        assert active_model_version(session).version == report["version"]
+    assert Path(report["curves_png"]).stat().st_size > 10_000
+
+    captioner = Captioner.load(report["bundle"])
+    new_red, blue = captioner.caption([red_square_jpeg(999), jpeg(square_image(BLUE, 998))])
+    assert FEEDBACK_PHRASE in new_red.text
+    assert "blue square" in blue.text
+
+
+def test_a_version_worse_than_the_active_one_stays_a_candidate_and_says_why(pg_url, session_factory, squares, tmp_path):
+    from training.retrain import retrain
+
+    # One epoch of a fresh decoder at a tiny rate: much worse than the trained base model.
+    settings = settings_for(pg_url, squares, tmp_path, retrain_from_scratch=True, retrain_epochs=1,
+                            retrain_learning_rate=1e-5, retrain_tolerance_bleu4=0.005, retrain_tolerance_cider=0.02)
+
+    report = retrain(settings=settings)
+
+    assert not report["promoted"] and report["status"] == "candidate"
+    assert any("val BLEU-4" in reason for reason in report["reasons"])
+    assert report["metrics"]["val"]["BLEU-4"] < report["active_metrics"]["val"]["BLEU-4"] - 0.005
+    with session_scope(session_factory) as session:
+        assert active_model_version(session).version == "squares-base"
+        model = get_model_version(session, report["version"])
+        assert model.status is ModelStatus.candidate and model.notes.startswith("not promoted")
+
+
+def test_a_run_that_fails_is_marked_failed_and_the_active_model_is_untouched(pg_url, session_factory, squares, tmp_path):
+    from training.retrain import RetrainError, retrain
+
+    settings = settings_for(pg_url, squares, tmp_path, flickr8k_dir=tmp_path / "nowhere")
+
+    with pytest.raises(RetrainError, match="Flickr8k"):
+        retrain(settings=settings)
+
+    with session_scope(session_factory) as session:
+        versions = {m.version: m for m in list_model_versions(session)}
+        assert active_model_version(session).version == "squares-base"
+        (failed,) = [m for m in versions.values() if m.version != "squares-base"]
+        assert failed.status is ModelStatus.failed and "Flickr8k" in failed.notes
