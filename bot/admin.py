@@ -1,4 +1,4 @@
-"""Admin commands (ADMIN_IDS): /stats, /model and /retrain. Everyone else is politely refused."""
+"""Admin commands (ADMIN_IDS): /stats and /model (model_admin has the rest). Everyone else is politely refused."""
 from __future__ import annotations
 
 import asyncio
@@ -13,8 +13,8 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import replies
-from bot.enqueue import enqueue_retrain
 from bot.state import runtime_of
+from captionbot.model_versions import headline_scores
 from captionbot.runtime import QUEUE_NAMES, Runtime
 from store.db import session_scope
 from store.queries import active_model_version, service_stats
@@ -45,12 +45,6 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def model(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     description = await asyncio.to_thread(describe_model, runtime_of(context))
     await update.effective_message.reply_text(description)
-
-
-@admins_only
-async def retrain(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    job_id = await asyncio.to_thread(enqueue_retrain, runtime_of(context), update.effective_user.id)
-    await update.effective_message.reply_text(replies.RETRAIN_QUEUED.format(job_id=job_id))
 
 
 def live_workers(runtime: Runtime) -> int:
@@ -103,11 +97,11 @@ def describe_model(runtime: Runtime) -> str:
     with session_scope(runtime.session_factory) as session:
         active = active_model_version(session)
         if active is not None:
-            metrics = ", ".join(f"{name} {value:.3f}" if isinstance(value, float) else f"{name} {value}"
-                                for name, value in sorted(active.metrics.items()))
+            bleu4, cider = headline_scores(active.metrics or {})
+            metrics = "" if bleu4 is None else f"val BLEU-4 {bleu4:.3f}, CIDEr {cider:.3f}"
             activated = active.activated_at.strftime("%Y-%m-%d %H:%M UTC") if active.activated_at else "?"
             return (
-                f"Active model: {active.version} ({active.encoder})\n"
+                f"Active model: version {active.version} ({active.encoder})\n"
                 f"Activated: {activated}\nMetrics: {metrics or 'none recorded'}\nPath: {active.path}"
             )
     version = bundle_version(runtime)

@@ -18,7 +18,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import admin, commands, corrections, photos, ratings
+from bot import admin, commands, corrections, model_admin, photos, ratings
 from bot.errors import on_error
 from bot.state import attach_runtime
 from captionbot.runtime import Runtime, connect
@@ -42,7 +42,9 @@ def handlers() -> list[BaseHandler]:
         CommandHandler("forget", commands.forget),
         CommandHandler("stats", admin.stats),
         CommandHandler("model", admin.model),
-        CommandHandler("retrain", admin.retrain),
+        CommandHandler("models", model_admin.models),
+        CommandHandler("retrain", model_admin.retrain),
+        CommandHandler("rollback", model_admin.rollback),
         MessageHandler(new_messages & filters.PHOTO, photos.on_photo),
         MessageHandler(new_messages & filters.Document.ALL, photos.on_document),
         CallbackQueryHandler(ratings.on_button),

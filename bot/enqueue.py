@@ -21,8 +21,6 @@ log = logging.getLogger(__name__)
 
 CAPTION_JOB = "worker.jobs.caption_request"
 CAPTION_FAILURE_CALLBACK = "worker.jobs.report_caption_failure"
-RETRAIN_JOB = "worker.jobs.retrain"
-RETRAIN_TIMEOUT_S = 6 * 3600
 IMAGE_MIME_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 
 
@@ -113,15 +111,3 @@ def enqueue_caption(runtime: Runtime, request_id: int) -> None:
         failure_ttl=7 * 24 * 3600,
     )
 
-
-def enqueue_retrain(runtime: Runtime, requested_by: int) -> str:
-    """Queue one retraining run for the trainer worker; returns the job id."""
-    job = runtime.training_queue.enqueue(
-        RETRAIN_JOB,
-        requested_by,
-        description=f"retrain requested by {requested_by}",
-        job_timeout=RETRAIN_TIMEOUT_S,
-        result_ttl=7 * 24 * 3600,
-        failure_ttl=7 * 24 * 3600,
-    )
-    return job.id

@@ -39,3 +39,12 @@ RETRAIN_QUEUED = "Retraining is queued on the trainer (job {job_id}). I'll keep 
 
 def megabytes(size: int) -> int:
     return size // (1024 * 1024)
+RETRAIN_BUSY = (
+    "A retraining is already {state} (asked by {requested_by} at {since} UTC){progress}. "
+    "I won't queue another; /models shows the versions."
+)
+RETRAIN_NOT_QUEUED = "I couldn't queue the retraining: my storage is unreachable. Please try again in a minute."
+ROLLED_BACK = "Rolled back: {version} is the active model again (was {previous}). Workers switch before their next job."
+ALREADY_ACTIVE = "{version} is already the active model."
+NOTHING_TO_ROLL_BACK = "There is no earlier model version to go back to."
+ACTIVATION_REFUSED = "I can't activate that: {reason}."

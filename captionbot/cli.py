@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from captionbot import ml_commands, service_commands
+from captionbot import ml_commands, model_commands, service_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     ml_commands.register_evaluate(commands)
     ml_commands.register_caption(commands)
     service_commands.register(commands)  # up, bot, worker, migrate, sandbox
+    model_commands.register(commands)  # retrain, models, model activate
     return parser
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -185,3 +186,16 @@ def format_versions(rows: list[VersionRow], served: dict[str, str] | None = None
         lines.append("")
         lines += [f"worker {name}: {version}" for name, version in sorted(served.items())]
     return "\n".join(lines)
+
+
+def served_versions(redis: Redis) -> dict[str, str]:
+    """Worker name → the version it serves (and any it refused), from the live workers' RQ records."""
+    from rq import Worker
+
+    served = {}
+    for key in Worker.all_keys(connection=redis):
+        version, refused = redis.hmget(key, "model_version", "model_refused")
+        if version:
+            name = key.split(":", 2)[-1] if isinstance(key, str) else key.decode().split(":", 2)[-1]
+            served[name] = version.decode() + (f" (refused {refused.decode()})" if refused else "")
+    return served

@@ -95,8 +95,12 @@ class LockKeeper:
         return True
 
     def note(self, **fields: Any) -> None:
-        """Remember progress for the "already running" answer; written at the next refresh."""
+        """Record progress for the "already running" answer (and refresh the TTL while at it)."""
         self._fields.update(fields)
+        try:
+            self.lock.update(self.token, self.ttl_s, **self._fields)
+        except RedisError as error:
+            log.warning("could not record retraining progress: %s", error)
 
     def _refresh_until_stopped(self) -> None:
         while not self._stop.wait(max(1.0, self.ttl_s / 3)):

@@ -92,6 +92,25 @@ class BotApiClient:
             payload["reply_markup"] = reply_markup
         return self.call("sendMessage", payload)
 
+    def edit_message_text(self, chat_id: int, message_id: int, text: str, parse_mode: str | None = None) -> dict[str, Any]:
+        payload: dict[str, Any] = {"chat_id": chat_id, "message_id": message_id, "text": text}
+        if parse_mode is not None:
+            payload["parse_mode"] = parse_mode
+        return self.call("editMessageText", payload)
+
+    def send_photo(self, chat_id: int, photo: bytes, filename: str, caption: str | None = None) -> dict[str, Any]:
+        """Upload a picture (multipart, as the Bot API wants new files)."""
+        data = {"chat_id": str(chat_id)}
+        if caption:
+            data["caption"] = caption
+        try:
+            response = self._http.post(
+                f"{self._method_base}/sendPhoto", data=data, files={"photo": (filename, photo, "image/png")}
+            )
+        except httpx.HTTPError as error:
+            raise BotApiUnavailable(f"sendPhoto: {error!r}") from error
+        return _result_of("sendPhoto", response)
+
 
 def _result_of(method: str, response: httpx.Response) -> Any:
     if response.status_code >= 500 or response.status_code == 429:

@@ -7,10 +7,7 @@ raises, so rq.Retry tries again; after the last try `report_caption_failure` apo
 """
 from __future__ import annotations
 
-import inspect
-import json
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from types import TracebackType
@@ -170,23 +167,3 @@ def report_caption_failure(
     log.warning("request %s failed after its last try: %s", request_id, reason)
     _tell(ctx, chat_id, message_id, GAVE_UP)
 
-
-def retrain(requested_by: int | None = None) -> Any:
-    """The "training" queue's job: run `training.retrain` (its own issue); fail clearly until it exists."""
-    try:
-        import training
-        from training import retrain as entry  # type: ignore[attr-defined]
-    except ImportError as error:
-        raise RuntimeError("retraining is not available yet: training.retrain is missing") from error
-    function = getattr(entry, "retrain", entry)
-    if not callable(function):
-        raise RuntimeError(f"training.retrain is not callable ({training.__name__})")
-    accepted = inspect.signature(function).parameters
-    started = time.monotonic()
-    result = function(requested_by=requested_by) if "requested_by" in accepted else function()
-    log.info("retraining finished in %.0f s", time.monotonic() - started)
-    try:  # the job's result is stored as JSON
-        json.dumps(result)
-        return result
-    except (TypeError, ValueError):
-        return repr(result)

@@ -63,10 +63,41 @@ class ModelWorker(SimpleWorker):
         super().__init__(queues, connection=connection, **kwargs)
         self.job_heartbeat_s = settings.job_heartbeat_s
         self.context = WorkerContext.from_settings(settings)
+        self.serves_captions = load_model
+        self._model_fields: dict[str, str] = {}
+        self._born = False
         if load_model:
+            self.context.models.on_change = self._record_served_model
             captioner = self.context.models.load_initial()
             log.info("worker %s serves model %s", self.name, captioner.version)
         worker_context.install(self.context)
+
+    def register_birth(self) -> None:
+        super().register_birth()
+        self._born = True
+        self._write_model_fields()
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
+        """RQ's heartbeat (idle, and just before each job), plus a look at the active model version.
+
+        With a pipeline it is the running job's heartbeat thread: no model check from there.
+        """
+        super().heartbeat(timeout, pipeline)
+        if pipeline is None and self.serves_captions:
+            self.context.models.refresh()
+
+    def _record_served_model(self, serving: str | None, refused: dict[str, str]) -> None:
+        """Shown by /models and `captionbot models`: which version each worker serves, which it refused."""
+        self._model_fields = {"model_version": serving or "", "model_refused": ",".join(sorted(refused))}
+        if self._born:  # before its birth RQ would take an existing hash for a live namesake
+            self._write_model_fields()
+
+    def _write_model_fields(self) -> None:
+        if self._model_fields:
+            try:
+                self.connection.hset(self.key, mapping=self._model_fields)
+            except RedisError as error:
+                log.warning("could not record the served model: %s", error)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return self.job_heartbeat_s * MISSED_HEARTBEATS

@@ -11,6 +11,7 @@ from service_stack import ADMIN_ID, jpeg_bytes, wait_until
 from sqlalchemy import func, select
 
 from captionbot.feedback_buttons import parse_callback_data
+from captionbot.retrain_lock import RetrainLock
 from store.models import Caption, CaptionRequest, Correction, Rating, RequestStatus, User
 from store.queries import get_caption
 
@@ -145,11 +146,14 @@ def test_retrain_is_refused_to_non_admins_and_queued_on_training_for_admins(stac
     assert training.count == 0
 
     sent = stack.client.send_text(ADMIN_ID, "/retrain")
-    stack.bot_says(ADMIN_ID, "Retraining is queued", after=sent["message_id"])
-    jobs = training.get_jobs()
-    assert [(job.func_name, job.args) for job in jobs] == [("worker.jobs.retrain", [ADMIN_ID])]
+    answer = stack.bot_says(ADMIN_ID, "Retraining is queued", after=sent["message_id"])
+    jobs = wait_until(training.get_jobs, timeout=10, what="the retraining job to be queued")  # queued just after the answer
+    assert [(job.func_name, job.args[:3]) for job in jobs] == [
+        ("worker.retraining.retrain", [ADMIN_ID, ADMIN_ID, answer["message_id"]])
+    ]
     assert training.serializer is JSONSerializer or training.serializer.__name__ == "JSONSerializer"
     training.empty()
+    RetrainLock(stack.runtime.redis).release(jobs[0].args[3])
 
 
 def test_admin_stats_and_model_report_the_service_and_others_are_refused(stack, user_id):
