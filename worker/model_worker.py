@@ -6,6 +6,10 @@ RQ would do in other processes happen in threads of this one:
 - the scheduler (it moves jobs whose retry waits are over back onto their queue), and
 - the heartbeat of the running job, so that a worker killed mid-job is noticed within
   3 × job_heartbeat_s and its job retried by another worker (RQ's abandoned-job handling).
+
+A caption worker also looks at the active model version at each idle heartbeat and just before
+each job (worker.models loads a new one in the background), and records the version it serves
+in its RQ worker record for /models.
 """
 from __future__ import annotations
 
