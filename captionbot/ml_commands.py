@@ -20,6 +20,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--version", required=True, help="model version name written into the bundle")
     train.add_argument("--encoder", default="efficientnet_lite2", choices=["efficientnet_lite0", "efficientnet_lite2", "resnet50"])
     train.add_argument("--epochs", type=int, default=12)
+    train.add_argument("--stop-after-epochs", type=int, help="end cross-entropy after N epochs (schedule unchanged)")
     train.add_argument("--scst-epochs", type=int, default=0, help="self-critical CIDEr-D fine-tuning epochs after cross-entropy")
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--learning-rate", type=float, default=5e-4)
@@ -38,6 +39,7 @@ def run_train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         encoder=args.encoder,
         epochs=args.epochs,
+        stop_after_epochs=args.stop_after_epochs,
         scst_epochs=args.scst_epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,

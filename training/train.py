@@ -35,7 +35,8 @@ ProgressCallback = Callable[[dict], None]
 @dataclass
 class TrainConfig:
     encoder: str = "efficientnet_lite2"
-    epochs: int = 20
+    epochs: int = 20  # the learning-rate schedule spans this many epochs
+    stop_after_epochs: int | None = None  # end cross-entropy early (same schedule): for quick comparisons
     batch_size: int = 64
     learning_rate: float = 5e-4
     min_learning_rate: float = 2e-5
@@ -149,7 +150,7 @@ class Trainer:
         total_epochs = c.epochs + c.scst_epochs
         if c.epochs:
             self._make_optimizer(c.learning_rate, steps_per_epoch * c.epochs)
-            for epoch in range(1, c.epochs + 1):
+            for epoch in range(1, min(c.epochs, c.stop_after_epochs or c.epochs) + 1):
                 started = time.time()
                 loss = self._run_xe_epoch(examples, epoch, steps_per_epoch)
                 if finish_epoch("xe", epoch, loss, time.time() - started):
