@@ -46,8 +46,11 @@ async def retrain(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if token is None:
         await update.effective_message.reply_text(busy_text(holder))
         return
-    job_id = retrain_job_id(token)
-    answer = await update.effective_message.reply_text(replies.RETRAIN_QUEUED.format(job_id=job_id))
+    try:
+        answer = await update.effective_message.reply_text(replies.RETRAIN_QUEUED.format(job_id=retrain_job_id(token)))
+    except BaseException:  # nothing queued: the next /retrain must not be told one is
+        await asyncio.to_thread(_release_quietly, runtime, token)
+        raise
     try:
         await asyncio.to_thread(enqueue_retrain, runtime, admin, answer.chat_id, answer.message_id, token)
     except RedisError:

@@ -103,23 +103,26 @@ def retrain(
     emit = on_progress or (lambda event: None)
     engine = make_engine(settings.resolved_database_url)
     session_factory = make_session_factory(engine)
-    version = new_version_name()
-    run_dir = settings.resolved_models_root / version
     try:
         with session_scope(session_factory) as session:
             stale = mark_stopped_runs_failed(session)
             if stale:
                 log.warning("marked runs left by a stopped trainer as failed: %s", ", ".join(stale))
             active = ensure_active_version(session, settings.model_dir)
+            version = new_version_name()
+            while get_model_version(session, version) is not None:  # two runs within a second
+                time.sleep(1)
+                version = new_version_name()
+            run_dir = settings.resolved_models_root / version
             parent, parent_path = active.version, Path(active.path)
             add_model_version(
                 session, version=version, encoder=active.encoder, path=str(run_dir / "bundle"),
                 parent_version=parent, notes=f"{TRAINING_NOTE} (requested by {requested_by or 'the command line'})",
             )
             examples = feedback_examples(session)
-        if on_registered is not None:
-            on_registered(version)
         try:
+            if on_registered is not None:
+                on_registered(version)
             run = RetrainRun(settings, options, emit, version, run_dir, parent, parent_path, requested_by)
             report = run.execute(examples)
         except BaseException as error:  # stopped or broken: the run is failed, the active model stays

@@ -56,7 +56,8 @@ class CaptionerHolder:
 
     @property
     def refused(self) -> dict[str, str]:
-        return dict(self._refused)
+        with self._lock:
+            return dict(self._refused)
 
     def load_initial(self) -> Captioner:
         """At start, blocking: the active version's bundle (registering the shipped one if none is
@@ -137,13 +138,17 @@ class CaptionerHolder:
             captioner = self._load(path)
         except Exception as error:  # any broken bundle: the worker must keep serving the old model
             log.exception("refusing model %s at %s: it does not load", version, path)
-            self._refused[version] = f"{error.__class__.__name__}: {error}"[:300]
+            self._refuse(version, f"{error.__class__.__name__}: {error}"[:300])
             return None
         if captioner.version != version:
             log.error("refusing model %s: the bundle at %s says it is %s", version, path, captioner.version)
-            self._refused[version] = f"the bundle says it is version {captioner.version}"
+            self._refuse(version, f"the bundle says it is version {captioner.version}")
             return None
         return captioner
+
+    def _refuse(self, version: str, reason: str) -> None:
+        with self._lock:
+            self._refused[version] = reason
 
     def _load(self, path: Path) -> Captioner:
         from captioning.captioner import Captioner

@@ -38,10 +38,10 @@ def stack(tmp_path_factory):
     data = make_square_flickr8k(root / "flickr8k")
     base = train_base_bundle(data, root / "features", root / "base")
     with service_stack(root / "service", base) as stack:
-        stack.env.update({
+        stack.env.update({  # tolerances fit for nine val images, where one caption moves BLEU-4 by ~0.07
             "FLICKR8K_DIR": str(data), "FEATURES_DIR": str(root / "features"), "MODELS_ROOT": str(root / "models"),
             "RETRAIN_EPOCHS": "8", "RETRAIN_LEARNING_RATE": "0.003", "RETRAIN_BATCH_SIZE": "8", "RETRAIN_PATIENCE": "100",
-            "RETRAIN_CORRECTION_WEIGHT": "4", "RETRAIN_TOLERANCE_BLEU4": "0.05", "RETRAIN_TOLERANCE_CIDER": "0.5",
+            "RETRAIN_CORRECTION_WEIGHT": "4", "RETRAIN_TOLERANCE_BLEU4": "0.15", "RETRAIN_TOLERANCE_CIDER": "2",
             "RETRAIN_PROGRESS_INTERVAL_S": "0.2", "RETRAIN_LOCK_TTL_S": "6", "RATE_LIMIT_PER_MINUTE": "30",
         })
         stack.start_bot()
