@@ -11,6 +11,9 @@ import numpy as np
 import tensorflow as tf
 
 from captioning.decoder import AttentionDecoder
+from captioning.text import PAD, SPECIAL_TOKENS, START, UNK
+
+NEVER_GENERATED = tuple(SPECIAL_TOKENS.index(token) for token in (PAD, START, UNK))
 
 
 @dataclass
@@ -21,9 +24,12 @@ class Hypothesis:
 
 
 class CompiledDecoder:
-    """The decoder's start and step as tf.functions with fixed signatures: traced once, fast per call."""
+    """The decoder's start and step as tf.functions with fixed signatures: traced once, fast per call.
 
-    def __init__(self, decoder: AttentionDecoder) -> None:
+    <pad>, <start> and <unk> can never be produced: a caption saying "<unk>" helps nobody.
+    """
+
+    def __init__(self, decoder: AttentionDecoder, banned_ids: tuple[int, ...] = NEVER_GENERATED) -> None:
         c = decoder.config
         grid_spec = tf.TensorSpec([None, c.grid_cells, c.feature_channels], tf.float32)
         state_spec = tf.TensorSpec([None, c.units], tf.float32)
@@ -32,9 +38,12 @@ class CompiledDecoder:
         self.decoder = decoder
         self.start = tf.function(lambda grid: decoder.start(grid), input_signature=[grid_spec])
 
+        banned = np.zeros(c.vocab_size, np.float32)
+        banned[list(banned_ids)] = -1e9
+
         def step(words, h, c_state, features, keys):
             pre_output, h, c_state, alpha = decoder.step(words, h, c_state, features, keys)
-            return tf.nn.log_softmax(decoder.logits(pre_output)), h, c_state, alpha
+            return tf.nn.log_softmax(decoder.logits(pre_output) + banned), h, c_state, alpha
 
         self.step = tf.function(
             step, input_signature=[tf.TensorSpec([None], tf.int32), state_spec, state_spec, feature_spec, key_spec]

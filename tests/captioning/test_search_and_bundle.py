@@ -73,3 +73,10 @@ def test_bundle_with_damaged_weights_is_refused(bundle, tmp_path):
     (broken / WEIGHTS_FILE).write_bytes(b"not an archive")
     with pytest.raises(BundleError):
         load_decoder(broken)
+
+
+def test_special_tokens_other_than_end_are_never_generated(decoder_and_vocab):
+    decoder, vocab = decoder_and_vocab
+    compiled = CompiledDecoder(decoder)
+    for hypothesis in beam_search(compiled, random_grid(8, seed=3), vocab.start_id, vocab.end_id, 12, beam=3):
+        assert not {vocab.pad_id, vocab.start_id, vocab.unk_id} & set(hypothesis.ids)
