@@ -115,7 +115,9 @@ def test_feedback_retrain_promote_switch_and_rollback_end_to_end(stack):
     assert "Promoted:" in report["text"] and "val BLEU-4" in report["text"] and "held-out BLEU-4" in report["text"]
     assert "20 corrections, 3 👍 captions, 2 corrected photos held back" in report["text"]
     assert "Training curves" in curves["caption"]
-    assert len(StartedJobRegistry("training", connection=stack.redis)) == 0 and stack.runtime.training_queue.count == 0
+    wait_until(lambda: len(StartedJobRegistry("training", connection=stack.redis)) == 0, timeout=30,
+               what="the retraining job to end")  # it sends the report just before it returns
+    assert stack.runtime.training_queue.count == 0, "the refused /retrain queued nothing"
 
     with stack.session() as session:
         new = active_model_version(session)
@@ -141,6 +143,8 @@ def test_feedback_retrain_promote_switch_and_rollback_end_to_end(stack):
 def test_a_corrupt_bundle_is_refused_by_the_worker_which_keeps_serving(stack, tmp_path):
     with stack.session() as session:
         serving = active_model_version(session)
+    wait_until_served(stack, serving.version)
+    with stack.session() as session:
         broken = tmp_path / "broken"
         shutil.copytree(serving.path, broken)
         (broken / "decoder.weights.npz").write_bytes(b"not a weights file")
