@@ -22,6 +22,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--epochs", type=int, default=12)
     train.add_argument("--stop-after-epochs", type=int, help="end cross-entropy after N epochs (schedule unchanged)")
     train.add_argument("--scst-epochs", type=int, default=0, help="self-critical CIDEr-D fine-tuning epochs after cross-entropy")
+    train.add_argument("--scst-learning-rate", type=float, default=2e-5)
+    train.add_argument("--init-from", type=Path, help="continue from this bundle's weights and vocabulary")
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--learning-rate", type=float, default=5e-4)
     train.add_argument("--patience", type=int, default=3)
@@ -41,12 +43,15 @@ def run_train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         stop_after_epochs=args.stop_after_epochs,
         scst_epochs=args.scst_epochs,
+        scst_learning_rate=args.scst_learning_rate,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         patience=args.patience,
         decoder=args.decoder,
     )
-    result = train_on_flickr8k(args.flickr8k, args.features, args.out, config, args.version, args.train_limit, args.val_limit)
+    result = train_on_flickr8k(
+        args.flickr8k, args.features, args.out, config, args.version, args.train_limit, args.val_limit, init_from=args.init_from
+    )
     plot_training_curves(result.history, args.out / "training_curves.png")
     print(json.dumps({"bundle": str(result.bundle_dir), "best_val_greedy": result.best_scores}, indent=2))
     return 0 if result.bundle_dir.exists() else 1

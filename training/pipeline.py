@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from captioning.bundle import load_decoder
 from captioning.encoders import build_encoder
 from captioning.text import Vocabulary
 from training.features import build_feature_cache, cache_dir_for
@@ -27,14 +28,26 @@ def train_on_flickr8k(
     train_limit: int | None = None,
     val_limit: int | None = None,
     on_progress: ProgressCallback | None = None,
+    init_from: Path | None = None,
 ) -> TrainResult:
-    """Train split for training, val split for early stopping; the test split is never read."""
+    """Train split for training, val split for early stopping; the test split is never read.
+
+    With `init_from` (a bundle), training continues from its weights and vocabulary, e.g. more
+    self-critical epochs after a finished run.
+    """
     train, train_paths = flickr8k_captions(flickr8k_dir, "train", train_limit)
     val, val_paths = flickr8k_captions(flickr8k_dir, "val", val_limit)
-    vocab = Vocabulary.build((c for caps in train.values() for c in caps), config.min_word_count)
+    decoder = None
+    info = {"data": "flickr8k", "splits": {"train": "Flickr_8k.trainImages.txt", "val": "Flickr_8k.devImages.txt"}, "val_images": len(val)}
+    if init_from is not None:
+        parent, vocab, decoder = load_decoder(init_from)
+        if parent.encoder != config.encoder:
+            raise ValueError(f"{init_from} was trained on {parent.encoder}, not {config.encoder}")
+        info["parent"] = {"version": parent.version, "training": parent.training}
+    else:
+        vocab = Vocabulary.build((c for caps in train.values() for c in caps), config.min_word_count)
     log.info("vocabulary: %d words (min count %d)", len(vocab), config.min_word_count)
     encoder = build_encoder(config.encoder)
     cache = build_feature_cache(encoder, {**train_paths, **val_paths}, cache_dir_for(features_root, config.encoder))
-    trainer = Trainer(config, vocab, cache)
-    info = {"data": "flickr8k", "splits": {"train": "Flickr_8k.trainImages.txt", "val": "Flickr_8k.devImages.txt"}, "val_images": len(val)}
+    trainer = Trainer(config, vocab, cache, decoder)
     return trainer.fit(train, val, out_dir, version, training_info=info, on_progress=on_progress)
