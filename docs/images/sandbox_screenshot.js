@@ -11,12 +11,13 @@ const { chromium } = require("playwright-core");
            "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
   const page = await browser.newPage({ viewport: { width: 720, height: 820 } });
-  await page.goto(url + "/?user=4242");
+  await page.goto(url + "/?user=" + (5000 + Math.floor(Math.random() * 90000)));  // a fresh chat
   await page.waitForSelector("#empty:not(.hidden)");
   await page.setInputFiles("#file", photo);
   await page.waitForSelector(".row.theirs .keyboard button", { timeout: 60000 });
+  await page.waitForTimeout(500);
   await page.click(".row.theirs .keyboard button >> nth=0"); // 👍
-  await page.waitForFunction(() => document.querySelector(".row.theirs .keyboard button").textContent.startsWith("✓"));
+  await page.waitForFunction(() => [...document.querySelectorAll(".row.theirs .keyboard button")].some((b) => b.textContent.includes("✓")), null, { timeout: 15000 });
   await page.waitForTimeout(400);
   await page.screenshot({ path: out });
   await browser.close();
