@@ -34,10 +34,10 @@ RUN pip install --no-deps .
 COPY models/default models/default
 
 RUN useradd --create-home --uid 10001 captionbot \
-    && mkdir -p /data/media /data/models \
+    && mkdir -p /data/media /data/models /data/features \
     && chown -R captionbot /data
 USER captionbot
-VOLUME ["/data/media", "/data/models"]
+VOLUME ["/data/media", "/data/models", "/data/features"]
 
 ENTRYPOINT ["captionbot"]
 CMD ["--help"]
