@@ -13,7 +13,6 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 DEFAULT_MAX_PIXELS = 40_000_000
-ImageSource = "str | Path | bytes | Image.Image"
 
 
 class ImageError(ValueError):

@@ -158,7 +158,7 @@ class Trainer:
         if c.scst_epochs:
             if bundle_dir.exists():  # continue from the best cross-entropy weights
                 load_decoder_weights(self.decoder, bundle_dir / WEIGHTS_FILE)
-            stale, best_score = 0, best_score
+            stale = 0  # SCST gets its own patience; the best score to beat carries over
             images_per_batch = c.scst_images_per_batch
             self._make_optimizer(c.scst_learning_rate, c.scst_epochs * math.ceil(len(train) / images_per_batch))
             cider = CiderD({name: [tokenize(t) for t in caps] for name, caps in train.items()})
