@@ -32,6 +32,15 @@ def plot_training_curves(history: list[dict], path: Path) -> Path:
     return Path(path)
 
 
+def _save_image_grid(fig, axes, path: Path) -> Path:
+    for ax in axes:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return Path(path)
+
+
 def plot_attention(image: np.ndarray, words: list[str], attention: np.ndarray, grid_size: tuple[int, int], path: Path) -> Path:
     """The image once per word with that word's attention weights overlaid (upsampled smoothly)."""
     from PIL import Image
@@ -48,12 +57,7 @@ def plot_attention(image: np.ndarray, words: list[str], attention: np.ndarray, g
         ax.imshow(image)
         ax.imshow(np.asarray(heat.resize((width, height), Image.Resampling.BICUBIC)), cmap="jet", alpha=0.45)
         ax.set_title(word, fontsize=10)
-    for ax in axes:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return Path(path)
+    return _save_image_grid(fig, axes, path)
 
 
 def plot_gallery(samples: list[dict], path: Path, columns: int = 3) -> Path:
@@ -69,9 +73,4 @@ def plot_gallery(samples: list[dict], path: Path, columns: int = 3) -> Path:
         ax.set_title(textwrap.fill(sample["caption"], 40), fontsize=10, fontweight="bold")
         ax.text(0, 1.0, refs, transform=ax.transAxes, fontsize=7, va="top", ha="left", color="white",
                 bbox={"facecolor": "black", "alpha": 0.55, "pad": 2})
-    for ax in axes:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return Path(path)
+    return _save_image_grid(fig, axes, path)
