@@ -79,16 +79,22 @@ class Trainer:
         self.optimizer: keras.optimizers.Optimizer | None = None
         self._train_step = None
 
-    def _make_optimizer(self, learning_rate, steps: int) -> None:
+    def _make_optimizer(self, learning_rate, steps: int, self_critical: bool = False) -> None:
+        """Adam with cosine decay and the step function for one stage.
+
+        Self-critical steps run without dropout and without the attention penalty: the captions
+        were sampled from the dropout-free model, so their log-probabilities must come from it too,
+        and the reward alone decides what the model should say.
+        """
         schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(steps, 1), alpha=self.config.min_learning_rate / learning_rate)
         self.optimizer = keras.optimizers.Adam(schedule, clipnorm=self.config.clipnorm)
         self.optimizer.build(self.decoder.trainable_variables)
-        penalty_weight = self.decoder.config.attention_regularization
+        penalty_weight = 0.0 if self_critical else self.decoder.config.attention_regularization
 
         def train_step(rows, tokens, weights):
             grid = tf.cast(tf.gather(self.features, rows), tf.float32)
             with tf.GradientTape() as tape:
-                loss, nll, penalty = self.decoder.sequence_loss(grid, tokens, weights, training=True)
+                loss, nll, penalty = self.decoder.sequence_loss(grid, tokens, weights, training=not self_critical)
                 total = loss + penalty_weight * penalty
             variables = self.decoder.trainable_variables
             self.optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
@@ -160,7 +166,7 @@ class Trainer:
                 load_decoder_weights(self.decoder, bundle_dir / WEIGHTS_FILE)
             stale = 0  # SCST gets its own patience; the best score to beat carries over
             images_per_batch = c.scst_images_per_batch
-            self._make_optimizer(c.scst_learning_rate, c.scst_epochs * math.ceil(len(train) / images_per_batch))
+            self._make_optimizer(c.scst_learning_rate, c.scst_epochs * math.ceil(len(train) / images_per_batch), self_critical=True)
             cider = CiderD({name: [tokenize(t) for t in caps] for name, caps in train.items()})
             for epoch in range(1, c.scst_epochs + 1):
                 started = time.time()
