@@ -24,6 +24,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--scst-epochs", type=int, default=0, help="self-critical CIDEr-D fine-tuning epochs after cross-entropy")
     train.add_argument("--scst-learning-rate", type=float, default=2e-5)
     train.add_argument("--init-from", type=Path, help="continue from this bundle's weights and vocabulary")
+    train.add_argument("--mirror", action="store_true", help="also train on features of the mirrored photos (augmentation)")
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--learning-rate", type=float, default=5e-4)
     train.add_argument("--patience", type=int, default=3)
@@ -47,6 +48,7 @@ def run_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         patience=args.patience,
+        mirror_augment=args.mirror,
         decoder=args.decoder,
     )
     result = train_on_flickr8k(

@@ -94,15 +94,19 @@ class AttentionDecoder(keras.Model):
             alphas.append(alpha)
         return tf.stack(outputs, axis=1), tf.stack(alphas, axis=1)
 
-    def sequence_loss(self, grid, tokens, weights, training: bool = False):
+    def sequence_loss(self, grid, tokens, weights, training: bool = False, logit_bias=None):
         """Σ weight · token NLL over real positions / number of real tokens, plus the attention penalty.
 
-        With weights 1 this is cross-entropy; with advantages it is the self-critical policy gradient.
+        With weights 1 this is cross-entropy; with advantages it is the self-critical policy gradient,
+        and `logit_bias` (the sampler's −1e9 on words it never produces) makes the log-probabilities
+        those of the distribution the captions were sampled from.
         """
         pre_outputs, alphas = self.teacher_forced(grid, tokens, training)
         targets = tokens[:, 1:]
         mask = targets != 0
         logits = self.logits(tf.boolean_mask(pre_outputs, mask), training)
+        if logit_bias is not None:
+            logits = logits + logit_bias
         token_weights = tf.boolean_mask(tf.broadcast_to(weights[:, None], tf.shape(targets)), mask)
         nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.boolean_mask(targets, mask), logits=logits)
         loss = tf.reduce_sum(nll * token_weights) / tf.cast(tf.size(nll), tf.float32)

@@ -16,6 +16,13 @@ from captioning.text import PAD, SPECIAL_TOKENS, START, UNK
 NEVER_GENERATED = tuple(SPECIAL_TOKENS.index(token) for token in (PAD, START, UNK))
 
 
+def never_generated_bias(vocab_size: int, banned_ids: tuple[int, ...] = NEVER_GENERATED) -> np.ndarray:
+    """Added to the logits: −1e9 on the words a search may never produce, 0 elsewhere."""
+    bias = np.zeros(vocab_size, np.float32)
+    bias[list(banned_ids)] = -1e9
+    return bias
+
+
 @dataclass
 class Hypothesis:
     ids: list[int]  # word ids without <start> and <end>
@@ -38,8 +45,7 @@ class CompiledDecoder:
         self.decoder = decoder
         self.start = tf.function(lambda grid: decoder.start(grid), input_signature=[grid_spec])
 
-        banned = np.zeros(c.vocab_size, np.float32)
-        banned[list(banned_ids)] = -1e9
+        banned = never_generated_bias(c.vocab_size, banned_ids)
 
         def step(words, h, c_state, features, keys):
             pre_output, h, c_state, alpha = decoder.step(words, h, c_state, features, keys)

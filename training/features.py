@@ -28,12 +28,27 @@ class FeatureCache:
         return np.array([index[name] for name in names], dtype=np.int64)
 
 
+class MirroredEncoder:
+    """An encoder that sees every image mirrored left to right: a second view of each training
+    photo for augmentation (a mirrored photo keeps its captions; "left" and "right" are rare)."""
+
+    def __init__(self, encoder: ImageEncoder) -> None:
+        self.inner = encoder
+        self.spec = encoder.spec
+        self.grid_size = encoder.grid_size
+        self.input_size = encoder.input_size
+        self.name = f"{encoder.name}-mirrored"
+
+    def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.inner.encode(np.ascontiguousarray(images[:, :, ::-1]))
+
+
 def cache_dir_for(root: Path, encoder_name: str) -> Path:
     return Path(root) / encoder_name
 
 
 def build_feature_cache(
-    encoder: ImageEncoder,
+    encoder: ImageEncoder | MirroredEncoder,
     images: dict[str, Path],
     cache_dir: Path,
     batch_size: int = 32,
@@ -72,7 +87,7 @@ def build_feature_cache(
     return FeatureCache(names, np.load(grid_path, mmap_mode="r"))
 
 
-def _grown_cache(encoder: ImageEncoder, cache_dir: Path, old_names: list[str], names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _grown_cache(encoder: ImageEncoder | MirroredEncoder, cache_dir: Path, old_names: list[str], names: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """A new cache file holding `names`, with the rows of `old_names` copied over (marked done)."""
     cells = encoder.grid_size[0] * encoder.grid_size[1]
     tmp_path = cache_dir / "grid.tmp.npy"

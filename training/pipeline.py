@@ -7,7 +7,7 @@ from pathlib import Path
 from captioning.bundle import load_decoder
 from captioning.encoders import build_encoder
 from captioning.text import Vocabulary
-from training.features import build_feature_cache, cache_dir_for
+from training.features import MirroredEncoder, build_feature_cache, cache_dir_for
 from training.flickr8k import load_flickr8k
 from training.train import ProgressCallback, TrainConfig, Trainer, TrainResult
 
@@ -49,5 +49,8 @@ def train_on_flickr8k(
     log.info("vocabulary: %d words (min count %d)", len(vocab), config.min_word_count)
     encoder = build_encoder(config.encoder)
     cache = build_feature_cache(encoder, {**train_paths, **val_paths}, cache_dir_for(features_root, config.encoder))
-    trainer = Trainer(config, vocab, cache, decoder)
+    mirrored = None
+    if config.mirror_augment:  # only train photos are ever seen mirrored
+        mirrored = build_feature_cache(MirroredEncoder(encoder), train_paths, cache_dir_for(features_root, f"{config.encoder}-mirrored"))
+    trainer = Trainer(config, vocab, cache, decoder, mirrored)
     return trainer.fit(train, val, out_dir, version, training_info=info, on_progress=on_progress)

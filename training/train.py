@@ -23,7 +23,7 @@ from tqdm import tqdm
 from captioning.bundle import WEIGHTS_FILE, BundleConfig, load_decoder_weights, save_bundle
 from captioning.decoder import AttentionDecoder, DecoderConfig
 from captioning.metrics import CiderD, score_captions
-from captioning.search import CompiledDecoder, greedy_search, sample_search
+from captioning.search import CompiledDecoder, greedy_search, never_generated_bias, sample_search
 from captioning.text import Vocabulary, tokenize
 from training.data import BUCKET_BOUNDARIES, CaptionExamples, batched_dataset, make_examples
 from training.features import FeatureCache
@@ -45,6 +45,7 @@ class TrainConfig:
     max_words: int = 25
     patience: int = 3  # epochs without a better val score before stopping
     select_on: str = "CIDEr"  # or "BLEU-4"
+    mirror_augment: bool = False  # half of the cross-entropy examples see the mirrored photo's features
     scst_epochs: int = 0
     scst_learning_rate: float = 2e-5
     scst_samples: int = 5
@@ -64,8 +65,28 @@ class TrainResult:
     best_scores: dict
 
 
+def with_mirrored_rows(cache: FeatureCache, mirrored: FeatureCache) -> np.ndarray:
+    """The cache's grid followed by the mirrored grid in the same row order; a photo the mirrored
+    cache lacks (e.g. a val photo) repeats its own features."""
+    position = {name: i for i, name in enumerate(mirrored.names)}
+    count = len(cache.names)
+    grid = np.empty((2 * count, *cache.grid.shape[1:]), np.float16)
+    grid[:count] = cache.grid
+    for row, name in enumerate(cache.names):
+        grid[count + row] = mirrored.grid[position[name]] if name in position else cache.grid[row]
+    return grid
+
+
 class Trainer:
-    def __init__(self, config: TrainConfig, vocab: Vocabulary, cache: FeatureCache, decoder: AttentionDecoder | None = None):
+    def __init__(
+        self,
+        config: TrainConfig,
+        vocab: Vocabulary,
+        cache: FeatureCache,
+        decoder: AttentionDecoder | None = None,
+        mirrored: FeatureCache | None = None,
+    ):
+        """`mirrored` (features of the mirrored photos) turns on augmentation in cross-entropy steps."""
         self.config = config
         self.vocab = vocab
         self.cache = cache
@@ -74,7 +95,11 @@ class Trainer:
         self.decoder = decoder or AttentionDecoder(decoder_config)
         self.decoder.build_all()
         self.grid_array = np.asarray(cache.grid)  # in memory: batches are gathered many times
-        self.features = tf.Variable(self.grid_array, trainable=False, dtype=tf.float16)
+        # rows [0, N) are the photos, rows [N, 2N) their mirrored views (when given)
+        self.mirror_offset = len(cache.names) if mirrored is not None else 0
+        features = self.grid_array if mirrored is None else with_mirrored_rows(cache, mirrored)
+        self.features = tf.Variable(features, trainable=False, dtype=tf.float16)
+        del features
         self.compiled = CompiledDecoder(self.decoder)
         self.optimizer: keras.optimizers.Optimizer | None = None
         self._train_step = None
@@ -82,19 +107,27 @@ class Trainer:
     def _make_optimizer(self, learning_rate, steps: int, self_critical: bool = False) -> None:
         """Adam with cosine decay and the step function for one stage.
 
-        Self-critical steps run without dropout and without the attention penalty: the captions
-        were sampled from the dropout-free model, so their log-probabilities must come from it too,
-        and the reward alone decides what the model should say.
+        Self-critical steps run without dropout and without the attention penalty, over the words
+        the sampler may produce: the captions were sampled from that distribution, so their
+        log-probabilities must come from it too (otherwise probability pushed off bad samples piles
+        up on <unk>, which is never sampled and so never pushed back, and training collapses), and
+        the reward alone decides what the model should say.
         """
         schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(steps, 1), alpha=self.config.min_learning_rate / learning_rate)
         self.optimizer = keras.optimizers.Adam(schedule, clipnorm=self.config.clipnorm)
         self.optimizer.build(self.decoder.trainable_variables)
         penalty_weight = 0.0 if self_critical else self.decoder.config.attention_regularization
 
+        mirror_offset = 0 if self_critical else self.mirror_offset
+        logit_bias = tf.constant(never_generated_bias(self.decoder.config.vocab_size)) if self_critical else None
+
         def train_step(rows, tokens, weights):
+            if mirror_offset:  # each example sees the photo or its mirror image, at random
+                mirror = tf.random.uniform(tf.shape(rows)) < 0.5
+                rows = tf.where(mirror, rows + mirror_offset, rows)
             grid = tf.cast(tf.gather(self.features, rows), tf.float32)
             with tf.GradientTape() as tape:
-                loss, nll, penalty = self.decoder.sequence_loss(grid, tokens, weights, training=not self_critical)
+                loss, nll, penalty = self.decoder.sequence_loss(grid, tokens, weights, training=not self_critical, logit_bias=logit_bias)
                 total = loss + penalty_weight * penalty
             variables = self.decoder.trainable_variables
             self.optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))

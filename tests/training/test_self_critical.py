@@ -27,7 +27,7 @@ def test_a_positive_advantage_makes_the_caption_more_likely_and_a_negative_one_l
     for advantage, should_rise in ((1.0, True), (-1.0, False)):
         trainer = tiny_trainer()
         vocab = trainer.vocab
-        tokens = np.array([[vocab.start_id, *vocab.encode("a dog runs on the grass"), vocab.end_id]], np.int32)
+        tokens = np.array([vocab.encode("a dog runs on the grass")], np.int32)
         before = caption_nll(trainer, tokens)
         trainer._make_optimizer(1e-2, 10, self_critical=True)
         for _ in range(3):
@@ -47,7 +47,7 @@ def test_the_self_critical_step_ignores_dropout():
             trainer.decoder.set_weights(start)
         start = trainer.decoder.get_weights()
         vocab = trainer.vocab
-        tokens = np.array([[vocab.start_id, *vocab.encode("a red ball"), vocab.end_id]], np.int32)
+        tokens = np.array([vocab.encode("a red ball")], np.int32)
         trainer._make_optimizer(1e-2, 10, self_critical=True)
         trainer._train_step(tf.constant([0]), tf.constant(tokens), tf.constant([1.0]))
         weights.append(trainer.decoder.get_weights())
@@ -64,3 +64,26 @@ def test_fit_runs_cross_entropy_then_self_critical_epochs(tmp_path):
     reward = -result.history[-1]["loss"]
     assert 0.0 <= reward <= 10.0  # CIDEr-D of the sampled captions
     assert (result.bundle_dir / "decoder.weights.npz").exists()
+
+
+def test_the_policy_gradient_scores_captions_with_the_samplers_distribution():
+    """The NLL the self-critical step uses is −log p under the distribution sampled from (which
+    never produces <unk>), word for word as the step-by-step decoder computes it."""
+    from captioning.search import CompiledDecoder, never_generated_bias
+
+    trainer = tiny_trainer()
+    vocab, decoder = trainer.vocab, trainer.decoder
+    tokens = np.array([vocab.encode("a dog runs on the grass")], np.int32)
+    grid = tf.cast(tf.gather(trainer.features, [0]), tf.float32)
+    bias = tf.constant(never_generated_bias(decoder.config.vocab_size))
+    _, nll, _ = decoder.sequence_loss(grid, tf.constant(tokens), tf.ones(1), logit_bias=bias)
+
+    compiled = CompiledDecoder(decoder)
+    features, keys, h, c = compiled.start(grid)
+    log_p = 0.0
+    for word, target in zip(tokens[0, :-1], tokens[0, 1:]):
+        logp, h, c, _ = compiled.step(np.array([word], np.int32), h, c, features, keys)
+        log_p += float(logp[0, target])
+    np.testing.assert_allclose(float(nll), -log_p / (tokens.shape[1] - 1), rtol=1e-4)
+    _, unbiased_nll, _ = decoder.sequence_loss(grid, tf.constant(tokens), tf.ones(1))
+    assert float(unbiased_nll) > float(nll)  # without the bias, <unk> & co. take probability too

@@ -40,7 +40,7 @@ def test_one_epoch_on_fifty_images_writes_a_loadable_bundle_and_plots(tmp_path):
     data = tmp_path / "flickr8k"
     make_kaggle_flickr8k(data)
     assert len(load_flickr8k(data, "train")) == 40 and load_flickr8k(data, "val")[0].captions[1] == "a red box"
-    config = TrainConfig(encoder="efficientnet_lite0", epochs=1, batch_size=16, min_word_count=1,
+    config = TrainConfig(encoder="efficientnet_lite0", epochs=1, batch_size=16, min_word_count=1, mirror_augment=True,
                          decoder={"feature_dim": 64, "embed_dim": 64, "units": 64, "attention_dim": 64})
     result = train_on_flickr8k(data, tmp_path / "features", tmp_path / "run", config, "smoke-1")
     assert (result.bundle_dir / "config.json").exists()
@@ -59,3 +59,5 @@ def test_one_epoch_on_fifty_images_writes_a_loadable_bundle_and_plots(tmp_path):
     assert (tmp_path / "eval" / "gallery.png").exists() and list((tmp_path / "eval").glob("attention_*.png"))
     cached = json.loads((tmp_path / "features" / "efficientnet_lite0" / "names.json").read_text())
     assert len(cached) == 50  # train + val encoded once, then reused by the evaluation
+    mirrored = json.loads((tmp_path / "features" / "efficientnet_lite0-mirrored" / "names.json").read_text())
+    assert len(mirrored) == 40  # only train photos are seen mirrored
