@@ -25,6 +25,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--scst-learning-rate", type=float, default=2e-5)
     train.add_argument("--init-from", type=Path, help="continue from this bundle's weights and vocabulary")
     train.add_argument("--mirror", action="store_true", help="also train on features of the mirrored photos (augmentation)")
+    train.add_argument("--label-smoothing", type=float, default=0.0, help="ε of a uniform target mixed into cross-entropy (regulariser)")
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--learning-rate", type=float, default=5e-4)
     train.add_argument("--patience", type=int, default=3)
@@ -49,6 +50,7 @@ def run_train(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         patience=args.patience,
         mirror_augment=args.mirror,
+        label_smoothing=args.label_smoothing,
         decoder=args.decoder,
     )
     result = train_on_flickr8k(

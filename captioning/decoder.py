@@ -94,12 +94,15 @@ class AttentionDecoder(keras.Model):
             alphas.append(alpha)
         return tf.stack(outputs, axis=1), tf.stack(alphas, axis=1)
 
-    def sequence_loss(self, grid, tokens, weights, training: bool = False, logit_bias=None):
-        """Σ weight · token NLL over real positions / number of real tokens, plus the attention penalty.
+    def sequence_loss(self, grid, tokens, weights, training: bool = False, logit_bias=None, label_smoothing: float = 0.0):
+        """Σ weight · token loss over real positions / number of real tokens, the mean NLL, and the
+        attention penalty.
 
         With weights 1 this is cross-entropy; with advantages it is the self-critical policy gradient,
         and `logit_bias` (the sampler's −1e9 on words it never produces) makes the log-probabilities
-        those of the distribution the captions were sampled from.
+        those of the distribution the captions were sampled from. `label_smoothing` ε mixes ε of a
+        uniform target over the vocabulary into each word's one-hot target (a regulariser for
+        cross-entropy; the returned NLL stays the plain one, so it is comparable across runs).
         """
         pre_outputs, alphas = self.teacher_forced(grid, tokens, training)
         targets = tokens[:, 1:]
@@ -109,7 +112,11 @@ class AttentionDecoder(keras.Model):
             logits = logits + logit_bias
         token_weights = tf.boolean_mask(tf.broadcast_to(weights[:, None], tf.shape(targets)), mask)
         nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.boolean_mask(targets, mask), logits=logits)
-        loss = tf.reduce_sum(nll * token_weights) / tf.cast(tf.size(nll), tf.float32)
+        token_loss = nll
+        if label_smoothing:
+            uniform_nll = -tf.reduce_mean(tf.nn.log_softmax(logits), axis=-1)
+            token_loss = (1.0 - label_smoothing) * nll + label_smoothing * uniform_nll
+        loss = tf.reduce_sum(token_loss * token_weights) / tf.cast(tf.size(nll), tf.float32)
         step_mask = tf.cast(mask, tf.float32)[..., None]
         coverage = tf.reduce_sum(alphas * step_mask, axis=1)  # (B, cells): Σ_t α_ti should be near 1
         penalty = tf.reduce_mean(tf.reduce_sum((1.0 - coverage) ** 2, axis=-1))

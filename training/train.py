@@ -46,6 +46,7 @@ class TrainConfig:
     patience: int = 3  # epochs without a better val score before stopping
     select_on: str = "CIDEr"  # or "BLEU-4"
     mirror_augment: bool = False  # half of the cross-entropy examples see the mirrored photo's features
+    label_smoothing: float = 0.0  # ε of a uniform target mixed into cross-entropy (not SCST)
     scst_epochs: int = 0
     scst_learning_rate: float = 2e-5
     scst_samples: int = 5
@@ -120,6 +121,7 @@ class Trainer:
 
         mirror_offset = 0 if self_critical else self.mirror_offset
         logit_bias = tf.constant(never_generated_bias(self.decoder.config.vocab_size)) if self_critical else None
+        label_smoothing = 0.0 if self_critical else self.config.label_smoothing
 
         def train_step(rows, tokens, weights):
             if mirror_offset:  # each example sees the photo or its mirror image, at random
@@ -127,7 +129,9 @@ class Trainer:
                 rows = tf.where(mirror, rows + mirror_offset, rows)
             grid = tf.cast(tf.gather(self.features, rows), tf.float32)
             with tf.GradientTape() as tape:
-                loss, nll, penalty = self.decoder.sequence_loss(grid, tokens, weights, training=not self_critical, logit_bias=logit_bias)
+                loss, nll, penalty = self.decoder.sequence_loss(
+                    grid, tokens, weights, training=not self_critical, logit_bias=logit_bias, label_smoothing=label_smoothing
+                )
                 total = loss + penalty_weight * penalty
             variables = self.decoder.trainable_variables
             self.optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))

@@ -14,7 +14,7 @@ TINY = {"feature_dim": 16, "embed_dim": 16, "units": 16, "attention_dim": 16, "m
 def tiny_trainer(**config) -> Trainer:
     rng = np.random.default_rng(0)
     cache = FeatureCache([f"img{i}" for i in range(6)], rng.normal(size=(6, 4, 8)).astype(np.float16))
-    return Trainer(TrainConfig(decoder=TINY, batch_size=4, **config), Vocabulary(WORDS), cache)
+    return Trainer(TrainConfig(**{"decoder": TINY, "batch_size": 4, **config}), Vocabulary(WORDS), cache)
 
 
 def caption_nll(trainer: Trainer, tokens: np.ndarray) -> float:
@@ -87,3 +87,19 @@ def test_the_policy_gradient_scores_captions_with_the_samplers_distribution():
     np.testing.assert_allclose(float(nll), -log_p / (tokens.shape[1] - 1), rtol=1e-4)
     _, unbiased_nll, _ = decoder.sequence_loss(grid, tf.constant(tokens), tf.ones(1))
     assert float(unbiased_nll) > float(nll)  # without the bias, <unk> & co. take probability too
+
+
+def test_label_smoothing_changes_cross_entropy_steps_and_not_self_critical_ones():
+    tokens = tf.constant(np.array([Vocabulary(WORDS).encode("a red ball")], np.int32))
+    for self_critical, should_differ in ((False, True), (True, False)):
+        weights = []
+        for epsilon in (0.0, 0.3):
+            trainer = tiny_trainer(label_smoothing=epsilon, decoder={**TINY, "dropout": 0.0, "embed_dropout": 0.0})
+            if weights:
+                trainer.decoder.set_weights(start)
+            start = trainer.decoder.get_weights()
+            trainer._make_optimizer(1e-2, 10, self_critical=self_critical)
+            trainer._train_step(tf.constant([0]), tokens, tf.constant([1.0]))
+            weights.append(trainer.decoder.get_weights())
+        same = all(np.allclose(a, b, atol=1e-6) for a, b in zip(*weights))
+        assert same != should_differ, (self_critical, same)
