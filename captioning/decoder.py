@@ -40,25 +40,28 @@ class DecoderConfig:
 class AttentionDecoder(keras.Model):
     """Soft attention over the image grid, a gating scalar, an LSTM and a deep output layer."""
 
-    def __init__(self, config: DecoderConfig, **kwargs) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, config: DecoderConfig, dtype_policy: str = "float32", **kwargs) -> None:
+        """`dtype_policy` "mixed_bfloat16" computes in bfloat16 over float32 weights (training on
+        CPUs with bfloat16 instructions); losses and everything returned to a search are float32."""
+        super().__init__(dtype=dtype_policy, **kwargs)
         self.config = config
         c = config
-        self.feature_projection = keras.layers.Dense(c.feature_dim, activation="relu", name="feature_projection")
-        self.attention_keys = keras.layers.Dense(c.attention_dim, name="attention_keys")
-        self.attention_query = keras.layers.Dense(c.attention_dim, name="attention_query")
-        self.attention_score = keras.layers.Dense(1, name="attention_score")
-        self.context_gate = keras.layers.Dense(c.feature_dim, activation="sigmoid", name="context_gate")
-        self.init_h = keras.layers.Dense(c.units, activation="tanh", name="init_h")
-        self.init_c = keras.layers.Dense(c.units, activation="tanh", name="init_c")
-        self.embedding = keras.layers.Embedding(c.vocab_size, c.embed_dim, name="embedding")
-        self.lstm = keras.layers.LSTMCell(c.units, name="lstm")
-        self.out_hidden = keras.layers.Dense(c.embed_dim, name="out_hidden")
-        self.out_context = keras.layers.Dense(c.embed_dim, use_bias=False, name="out_context")
-        self.out_vocab = keras.layers.Dense(c.vocab_size, name="out_vocab")
-        self.feature_dropout = keras.layers.Dropout(c.dropout)
-        self.embed_dropout = keras.layers.Dropout(c.embed_dropout)
-        self.output_dropout = keras.layers.Dropout(c.dropout)
+        dtype = {"dtype": dtype_policy}
+        self.feature_projection = keras.layers.Dense(c.feature_dim, activation="relu", name="feature_projection", **dtype)
+        self.attention_keys = keras.layers.Dense(c.attention_dim, name="attention_keys", **dtype)
+        self.attention_query = keras.layers.Dense(c.attention_dim, name="attention_query", **dtype)
+        self.attention_score = keras.layers.Dense(1, name="attention_score", **dtype)
+        self.context_gate = keras.layers.Dense(c.feature_dim, activation="sigmoid", name="context_gate", **dtype)
+        self.init_h = keras.layers.Dense(c.units, activation="tanh", name="init_h", **dtype)
+        self.init_c = keras.layers.Dense(c.units, activation="tanh", name="init_c", **dtype)
+        self.embedding = keras.layers.Embedding(c.vocab_size, c.embed_dim, name="embedding", **dtype)
+        self.lstm = keras.layers.LSTMCell(c.units, name="lstm", **dtype)
+        self.out_hidden = keras.layers.Dense(c.embed_dim, name="out_hidden", **dtype)
+        self.out_context = keras.layers.Dense(c.embed_dim, use_bias=False, name="out_context", **dtype)
+        self.out_vocab = keras.layers.Dense(c.vocab_size, name="out_vocab", **dtype)
+        self.feature_dropout = keras.layers.Dropout(c.dropout, **dtype)
+        self.embed_dropout = keras.layers.Dropout(c.embed_dropout, **dtype)
+        self.output_dropout = keras.layers.Dropout(c.dropout, **dtype)
 
     def start(self, grid: tf.Tensor, training: bool = False):
         """Per-image work done once: projected features, attention keys, the initial LSTM state."""
@@ -107,7 +110,7 @@ class AttentionDecoder(keras.Model):
         pre_outputs, alphas = self.teacher_forced(grid, tokens, training)
         targets = tokens[:, 1:]
         mask = targets != 0
-        logits = self.logits(tf.boolean_mask(pre_outputs, mask), training)
+        logits = tf.cast(self.logits(tf.boolean_mask(pre_outputs, mask), training), tf.float32)
         if logit_bias is not None:
             logits = logits + logit_bias
         token_weights = tf.boolean_mask(tf.broadcast_to(weights[:, None], tf.shape(targets)), mask)
@@ -118,7 +121,7 @@ class AttentionDecoder(keras.Model):
             token_loss = (1.0 - label_smoothing) * nll + label_smoothing * uniform_nll
         loss = tf.reduce_sum(token_loss * token_weights) / tf.cast(tf.size(nll), tf.float32)
         step_mask = tf.cast(mask, tf.float32)[..., None]
-        coverage = tf.reduce_sum(alphas * step_mask, axis=1)  # (B, cells): Σ_t α_ti should be near 1
+        coverage = tf.reduce_sum(tf.cast(alphas, tf.float32) * step_mask, axis=1)  # (B, cells): Σ_t α_ti should be near 1
         penalty = tf.reduce_mean(tf.reduce_sum((1.0 - coverage) ** 2, axis=-1))
         return loss, tf.reduce_mean(nll), penalty
 

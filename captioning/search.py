@@ -43,17 +43,24 @@ class CompiledDecoder:
         feature_spec = tf.TensorSpec([None, c.grid_cells, c.feature_dim], tf.float32)
         key_spec = tf.TensorSpec([None, c.grid_cells, c.attention_dim], tf.float32)
         self.decoder = decoder
-        self.start = tf.function(lambda grid: decoder.start(grid), input_signature=[grid_spec])
+        # float32 in and out whatever the decoder computes in (bfloat16 while training)
+        self.start = tf.function(lambda grid: _float32(decoder.start(grid)), input_signature=[grid_spec])
 
         banned = never_generated_bias(c.vocab_size, banned_ids)
 
         def step(words, h, c_state, features, keys):
+            h, c_state, features, keys = (tf.cast(t, decoder.compute_dtype) for t in (h, c_state, features, keys))
             pre_output, h, c_state, alpha = decoder.step(words, h, c_state, features, keys)
-            return tf.nn.log_softmax(decoder.logits(pre_output) + banned), h, c_state, alpha
+            logits = tf.cast(decoder.logits(pre_output), tf.float32)
+            return tf.nn.log_softmax(logits + banned), *_float32((h, c_state, alpha))
 
         self.step = tf.function(
             step, input_signature=[tf.TensorSpec([None], tf.int32), state_spec, state_spec, feature_spec, key_spec]
         )
+
+
+def _float32(tensors):
+    return tuple(tf.cast(t, tf.float32) for t in tensors)
 
 
 def _tile(tensors, times: int):

@@ -1,0 +1,43 @@
+"""bfloat16 training: the same model within bfloat16's precision, float32 weights in the bundle."""
+import numpy as np
+import tensorflow as tf
+
+from captioning.bundle import load_decoder
+from captioning.text import Vocabulary
+from training.features import FeatureCache
+from training.train import TrainConfig, Trainer
+
+WORDS = "a dog runs on the grass red ball man sits".split()
+TINY = {"feature_dim": 16, "embed_dim": 16, "units": 16, "attention_dim": 16, "max_words": 8}
+
+
+def trainer(bfloat16: bool, **config) -> Trainer:
+    rng = np.random.default_rng(0)
+    cache = FeatureCache([f"img{i}" for i in range(6)], rng.normal(size=(6, 4, 8)).astype(np.float16))
+    return Trainer(TrainConfig(decoder=TINY, batch_size=4, bfloat16=bfloat16, **config), Vocabulary(WORDS), cache)
+
+
+def test_bfloat16_computes_the_float32_loss_to_bfloat16_precision():
+    exact, fast = trainer(False), trainer(True)
+    fast.decoder.set_weights(exact.decoder.get_weights())
+    assert all(w.dtype == np.float32 for w in fast.decoder.get_weights())
+    tokens = tf.constant(np.array([Vocabulary(WORDS).encode("a dog runs on the grass")] * 2, np.int32))
+    grid = tf.cast(tf.gather(exact.features, [0, 1]), tf.float32)
+    losses = [float(t.decoder.sequence_loss(grid, tokens, tf.ones(2))[1]) for t in (exact, fast)]
+    assert fast.decoder.feature_projection.compute_dtype == "bfloat16"
+    np.testing.assert_allclose(losses[1], losses[0], rtol=2e-2)
+    assert losses[1] != losses[0]  # it really did compute in bfloat16
+
+
+def test_a_bfloat16_run_saves_a_float32_bundle_that_captions(tmp_path):
+    run = trainer(True, epochs=2, scst_epochs=1, scst_images_per_batch=3, scst_samples=2, min_word_count=1)
+    train = {f"img{i}": ["a dog runs on the grass", "a man sits"] for i in range(4)}
+    val = {f"img{i}": train[f"img{i - 4}"] for i in (4, 5)}
+    result = run.fit(train, val, tmp_path / "run", "tiny-bf16")
+    assert [r["stage"] for r in result.history] == ["xe", "xe", "scst"]
+    config, vocab, decoder = load_decoder(result.bundle_dir)
+    assert decoder.feature_projection.compute_dtype == "float32"
+    from captioning.search import CompiledDecoder, greedy_search
+
+    hyps = greedy_search(CompiledDecoder(decoder), np.asarray(run.grid(["img4"])), vocab.start_id, vocab.end_id, 8)
+    assert all(0 <= i < len(vocab) for i in hyps[0].ids)
