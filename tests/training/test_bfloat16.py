@@ -3,6 +3,7 @@ import numpy as np
 import tensorflow as tf
 
 from captioning.bundle import load_decoder
+from captioning.search import CompiledDecoder, greedy_search
 from captioning.text import Vocabulary
 from training.features import FeatureCache
 from training.train import TrainConfig, Trainer
@@ -35,9 +36,7 @@ def test_a_bfloat16_run_saves_a_float32_bundle_that_captions(tmp_path):
     val = {f"img{i}": train[f"img{i - 4}"] for i in (4, 5)}
     result = run.fit(train, val, tmp_path / "run", "tiny-bf16")
     assert [r["stage"] for r in result.history] == ["xe", "xe", "scst"]
-    config, vocab, decoder = load_decoder(result.bundle_dir)
+    _, vocab, decoder = load_decoder(result.bundle_dir)
     assert decoder.feature_projection.compute_dtype == "float32"
-    from captioning.search import CompiledDecoder, greedy_search
-
     hyps = greedy_search(CompiledDecoder(decoder), np.asarray(run.grid(["img4"])), vocab.start_id, vocab.end_id, 8)
     assert all(0 <= i < len(vocab) for i in hyps[0].ids)
