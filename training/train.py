@@ -93,11 +93,14 @@ class Trainer:
         self.vocab = vocab
         self.cache = cache
         grid_cells, channels = cache.grid.shape[1:]
-        decoder_config = decoder.config if decoder else DecoderConfig(len(vocab), channels, grid_cells, **config.decoder)
-        self.decoder = AttentionDecoder(decoder_config, dtype_policy="mixed_bfloat16" if config.bfloat16 else "float32")
-        self.decoder.build_all()
-        if decoder is not None:
-            self.decoder.set_weights(decoder.get_weights())
+        policy = "mixed_bfloat16" if config.bfloat16 else "float32"
+        if decoder is None or decoder.dtype_policy.name != policy:  # a given decoder is reused when its precision fits
+            self.decoder = AttentionDecoder(decoder.config if decoder else DecoderConfig(len(vocab), channels, grid_cells, **config.decoder), policy)
+            self.decoder.build_all()
+            if decoder is not None:
+                self.decoder.set_weights(decoder.get_weights())
+        else:
+            self.decoder = decoder
         self.grid_array = np.asarray(cache.grid)  # in memory: batches are gathered many times
         # rows [0, N) are the photos, rows [N, 2N) their mirrored views (when given)
         self.mirror_offset = len(cache.names) if mirrored is not None else 0

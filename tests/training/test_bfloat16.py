@@ -5,17 +5,11 @@ import tensorflow as tf
 from captioning.bundle import load_decoder
 from captioning.search import CompiledDecoder, greedy_search
 from captioning.text import Vocabulary
-from training.features import FeatureCache
-from training.train import TrainConfig, Trainer
-
-WORDS = "a dog runs on the grass red ball man sits".split()
-TINY = {"feature_dim": 16, "embed_dim": 16, "units": 16, "attention_dim": 16, "max_words": 8}
+from tiny_trainer import WORDS, tiny_trainer
 
 
-def trainer(bfloat16: bool, **config) -> Trainer:
-    rng = np.random.default_rng(0)
-    cache = FeatureCache([f"img{i}" for i in range(6)], rng.normal(size=(6, 4, 8)).astype(np.float16))
-    return Trainer(TrainConfig(decoder=TINY, batch_size=4, bfloat16=bfloat16, **config), Vocabulary(WORDS), cache)
+def trainer(bfloat16: bool, **config):
+    return tiny_trainer(bfloat16=bfloat16, **config)
 
 
 def test_bfloat16_computes_the_float32_loss_to_bfloat16_precision():

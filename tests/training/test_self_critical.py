@@ -4,17 +4,8 @@ import numpy as np
 import tensorflow as tf
 
 from captioning.text import Vocabulary
-from training.features import FeatureCache
-from training.train import TrainConfig, Trainer
-
-WORDS = "a dog runs on the grass red ball man sits".split()
-TINY = {"feature_dim": 16, "embed_dim": 16, "units": 16, "attention_dim": 16, "max_words": 8}
-
-
-def tiny_trainer(**config) -> Trainer:
-    rng = np.random.default_rng(0)
-    cache = FeatureCache([f"img{i}" for i in range(6)], rng.normal(size=(6, 4, 8)).astype(np.float16))
-    return Trainer(TrainConfig(**{"decoder": TINY, "batch_size": 4, **config}), Vocabulary(WORDS), cache)
+from tiny_trainer import TINY, WORDS, tiny_trainer
+from training.train import Trainer
 
 
 def caption_nll(trainer: Trainer, tokens: np.ndarray) -> float:
