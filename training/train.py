@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from captioning.bundle import WEIGHTS_FILE, BundleConfig, load_decoder_weights, save_bundle
+from captioning.bundle import WEIGHTS_FILE, BundleConfig, load_decoder_weights, save_bundle, save_decoder_weights
 from captioning.decoder import AttentionDecoder, DecoderConfig
 from captioning.metrics import CiderD, score_captions
 from captioning.search import CompiledDecoder, greedy_search, never_generated_bias, sample_search
@@ -52,7 +52,8 @@ class TrainConfig:
     scst_learning_rate: float = 2e-5
     scst_samples: int = 5
     scst_images_per_batch: int = 40
-    length_penalty: float = 0.0
+    length_penalty: float = 0.0  # written into the bundle: α of beam search's length normalisation
+    keep_epoch_weights: bool = False  # also save every epoch's weights to OUT/epochs/ (for averaging or later picks)
     seed: int = 1
     decoder: dict = field(default_factory=dict)  # overrides of DecoderConfig
 
@@ -185,6 +186,9 @@ class Trainer:
             record = {"stage": stage, "epoch": epoch, "loss": loss, "seconds": round(seconds, 1), **{f"val_{k}": v for k, v in scores.items() if k.startswith(("BLEU", "CIDEr"))}}
             history.append(record)
             (out_dir / "history.json").write_text(json.dumps(history, indent=1))
+            if c.keep_epoch_weights:
+                (out_dir / "epochs").mkdir(exist_ok=True)
+                save_decoder_weights(self.decoder, out_dir / "epochs" / f"{epoch:02d}-{stage}.weights.npz")
             improved = scores[c.select_on] > best_score
             log.info("%s epoch %d: loss %.3f, val greedy BLEU-4 %.3f CIDEr %.3f%s", stage, epoch, loss, scores["BLEU-4"], scores["CIDEr"], " (best)" if improved else "")
             emit({"event": "epoch", **record, "epochs": total_epochs})
