@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     ml_commands.register(commands)  # train
     ml_commands.register_evaluate(commands)
     ml_commands.register_caption(commands)
+    ml_commands.register_length_penalty(commands)
     service_commands.register(commands)  # up, bot, worker, migrate, sandbox
     model_commands.register(commands)  # retrain, models, model activate
     return parser

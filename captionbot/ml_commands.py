@@ -88,6 +88,34 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def register_length_penalty(commands: argparse._SubParsersAction) -> None:
+    settings = get_settings()
+    tune = commands.add_parser("tune-length-penalty", help="choose beam search's length-normalisation α on val")
+    tune.add_argument("bundle", type=Path, nargs="?", default=settings.model_dir)
+    tune.add_argument("--alphas", type=lambda text: tuple(float(a) for a in text.split(",")), help="comma-separated α values")
+    tune.add_argument("--beam", type=int, default=3)
+    tune.add_argument("--limit", type=int, help="only the first N val images")
+    tune.add_argument("--write", action="store_true", help="store the best α (by val CIDEr-D) in the bundle")
+    tune.add_argument("--out", type=Path, help="also write the sweep to this JSON file")
+    tune.add_argument("--flickr8k", type=Path, default=settings.flickr8k_dir)
+    tune.add_argument("--features", type=Path, default=settings.data_dir / "features")
+    tune.set_defaults(handler=run_length_penalty)
+
+
+def run_length_penalty(args: argparse.Namespace) -> int:
+    from training.length_penalty import DEFAULT_ALPHAS, tune_on_val, write_length_penalty
+
+    best, sweep = tune_on_val(args.bundle, args.flickr8k, args.features, args.alphas or DEFAULT_ALPHAS, args.beam, args.limit)
+    for row in sweep:
+        print(f"α {row['length_penalty']:4.1f}: BLEU-4 {row['BLEU-4']:.4f} CIDEr-D {row['CIDEr']:.4f}, {row['mean_words']:.2f} words")
+    if args.out:
+        args.out.write_text(json.dumps({"bundle": str(args.bundle), "best": best, "sweep": sweep}, indent=2) + "\n")
+    if args.write:
+        write_length_penalty(args.bundle, best, sweep)
+    print(f"best α {best}" + (f", written to {args.bundle}" if args.write else ""))
+    return 0
+
+
 def register_caption(commands: argparse._SubParsersAction) -> None:
     settings = get_settings()
     caption = commands.add_parser("caption", help="caption image files with a model bundle")

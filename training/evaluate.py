@@ -57,7 +57,10 @@ def evaluate_bundle(
     names = sorted(references)
     cache = build_feature_cache(captioner.encoder, paths, cache_dir_for(features_root, captioner.encoder.name))
     grid = np.asarray(cache.grid[cache.rows(names)])
-    report: dict = {"bundle": str(bundle_dir), "version": captioner.version, "split": split, "images": len(names), "scores": {}}
+    report: dict = {
+        "bundle": str(bundle_dir), "version": captioner.version, "split": split, "images": len(names),
+        "length_penalty": captioner.config.length_penalty, "scores": {},
+    }
     outputs: dict[str, dict[str, str]] = {}
     for label, beam in searches.items():
         started = time.time()

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from captionbot.cli import main
 from captioning.captioner import Captioner
 from training.evaluate import evaluate_bundle
 from training.flickr8k import load_flickr8k
@@ -41,7 +42,7 @@ def test_one_epoch_on_fifty_images_writes_a_loadable_bundle_and_plots(tmp_path):
     make_kaggle_flickr8k(data)
     assert len(load_flickr8k(data, "train")) == 40 and load_flickr8k(data, "val")[0].captions[1] == "a red box"
     config = TrainConfig(encoder="efficientnet_lite0", epochs=1, batch_size=16, min_word_count=1, mirror_augment=True,
-                         decoder={"feature_dim": 64, "embed_dim": 64, "units": 64, "attention_dim": 64})
+                         keep_epoch_weights=True, decoder={"feature_dim": 64, "embed_dim": 64, "units": 64, "attention_dim": 64})
     result = train_on_flickr8k(data, tmp_path / "features", tmp_path / "run", config, "smoke-1")
     assert (result.bundle_dir / "config.json").exists()
     assert json.loads((result.bundle_dir / "config.json").read_text())["training"]["train_images"] == 40
@@ -61,3 +62,11 @@ def test_one_epoch_on_fifty_images_writes_a_loadable_bundle_and_plots(tmp_path):
     assert len(cached) == 50  # train + val encoded once, then reused by the evaluation
     mirrored = json.loads((tmp_path / "features" / "efficientnet_lite0-mirrored" / "names.json").read_text())
     assert len(mirrored) == 40  # only train photos are seen mirrored
+    assert [p.name for p in (tmp_path / "run" / "epochs").iterdir()] == ["01-xe.weights.npz"]
+
+    sweep_file = tmp_path / "sweep.json"
+    assert main(["tune-length-penalty", str(result.bundle_dir), "--alphas", "0,3", "--write", "--out", str(sweep_file),
+                 "--flickr8k", str(data), "--features", str(tmp_path / "features")]) == 0
+    sweep = json.loads(sweep_file.read_text())
+    assert [row["length_penalty"] for row in sweep["sweep"]] == [0.0, 3.0] and sweep["best"] in (0.0, 3.0)
+    assert Captioner.load(result.bundle_dir).config.length_penalty == sweep["best"]
