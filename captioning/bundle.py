@@ -30,6 +30,7 @@ class BundleConfig:
     encoder: str
     decoder: DecoderConfig
     length_penalty: float = 0.0
+    block_repeats: bool = False  # beam search blocks repeated bigrams with a content word (search.beam_search)
     training: dict = field(default_factory=dict)  # data, epochs, parent version…
     metrics: dict = field(default_factory=dict)
 
@@ -41,6 +42,7 @@ class BundleConfig:
             "decoder": self.decoder.to_dict(),
             "vocab_size": self.decoder.vocab_size,
             "length_penalty": self.length_penalty,
+            "block_repeats": self.block_repeats,
             "training": self.training,
             "metrics": self.metrics,
         }
@@ -54,6 +56,7 @@ class BundleConfig:
             encoder=values["encoder"],
             decoder=DecoderConfig.from_dict(values["decoder"]),
             length_penalty=values.get("length_penalty", 0.0),
+            block_repeats=values.get("block_repeats", False),
             training=values.get("training", {}),
             metrics=values.get("metrics", {}),
         )

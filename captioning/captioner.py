@@ -36,6 +36,7 @@ class Captioner:
         self.encoder = encoder
         self.max_pixels = max_pixels
         self.compiled = CompiledDecoder(decoder)
+        self.content_words = vocab.content_words()
 
     @classmethod
     def load(cls, bundle_dir: str | Path, resnet50_weights: str | Path | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> "Captioner":
@@ -70,7 +71,11 @@ class Captioner:
 
     def caption_features(self, grid: np.ndarray, beam: int = 3) -> list[CaptionResult]:
         args = (self.compiled, grid, self.vocab.start_id, self.vocab.end_id, self.config.decoder.max_words)
-        hypotheses = greedy_search(*args) if beam <= 1 else beam_search(*args, beam=beam, length_penalty=self.config.length_penalty)
+        if beam <= 1:
+            hypotheses = greedy_search(*args)
+        else:
+            content_words = self.content_words if self.config.block_repeats else None
+            hypotheses = beam_search(*args, beam=beam, length_penalty=self.config.length_penalty, content_words=content_words)
         return [self._result(h) for h in hypotheses]
 
     def _result(self, hypothesis: Hypothesis) -> CaptionResult:

@@ -118,8 +118,14 @@ def beam_search(
     max_words: int,
     beam: int = 3,
     length_penalty: float = 0.0,
+    content_words: np.ndarray | None = None,
 ) -> list[Hypothesis]:
-    """Keep the `beam` best prefixes per image; rank finished ones by log p / ((5 + len) / 6) ** α."""
+    """Keep the `beam` best prefixes per image; rank finished ones by log p / ((5 + len) / 6) ** α.
+
+    With `content_words` ((vocab,) bool) a prefix may not repeat a bigram that holds a content
+    word: "a man is sitting on a bench on a bench" cannot happen, "a man in a red shirt in a park"
+    still can. A length penalty makes such loops likelier (longer captions win), so the two go together.
+    """
     n = grid.shape[0]
     features, keys, h, c = _tile(model.start(tf.convert_to_tensor(grid, tf.float32)), beam)
     rows = n * beam
@@ -133,6 +139,8 @@ def beam_search(
         logp, h, c, alpha = model.step(words, h, c, features, keys)
         logp = logp.numpy().astype(np.float64)
         vocab = logp.shape[1]
+        if content_words is not None and history.shape[1] >= 2:
+            _block_repeated_bigrams(logp, history, content_words)
         logp[finished] = -np.inf
         logp[finished, end_id] = 0.0  # a finished beam carries on unchanged
         total = (scores[:, None] + logp).reshape(n, beam * vocab)
@@ -152,6 +160,16 @@ def beam_search(
     normalised = scores / (((5.0 + lengths) / 6.0) ** length_penalty)
     best = normalised.reshape(n, beam).argmax(axis=1) + np.arange(n) * beam
     return _collect(history[best], attention[best], scores[best], end_id)
+
+
+def _block_repeated_bigrams(logp: np.ndarray, history: np.ndarray, content_words: np.ndarray) -> None:
+    """Set −∞ on every word w for which (last word, w) already occurs in the prefix and holds a content word."""
+    last = history[:, -1]
+    seen_after_last = history[:, :-1] == last[:, None]  # (rows, L-1): positions where the last word occurred before
+    followers = history[:, 1:]  # the word that followed each of those occurrences
+    banned = seen_after_last & (content_words[last][:, None] | content_words[followers])
+    rows, positions = np.nonzero(banned)
+    logp[rows, followers[rows, positions]] = -np.inf
 
 
 def _collect(ids: np.ndarray, alphas: np.ndarray, log_probs: np.ndarray, end_id: int) -> list[Hypothesis]:

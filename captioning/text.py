@@ -11,6 +11,8 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+
 PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"
 SPECIAL_TOKENS = (PAD, START, END, UNK)
 _NOT_LETTERS = re.compile(r"[^a-z' ]+")
@@ -25,6 +27,13 @@ def normalize_caption(text: str) -> str:
 
 def tokenize(text: str) -> list[str]:
     return normalize_caption(text).split()
+
+
+# Words a caption may rightly repeat ("a man in a red shirt on a bench"); see Vocabulary.content_words.
+FUNCTION_WORDS = frozenset(
+    "a an the and or in on of with at to by for from into onto near through over under behind across "
+    "up down out off while as is are his her their its".split()
+)
 
 
 class Vocabulary:
@@ -65,6 +74,11 @@ class Vocabulary:
     @property
     def unk_id(self) -> int:
         return self.index[UNK]
+
+    def content_words(self) -> np.ndarray:
+        """(vocab,) bool: True for words a caption should not repeat in the same phrase (not a
+        function word, not a special token); beam search blocks repeated bigrams containing one."""
+        return np.array([w not in FUNCTION_WORDS and w not in SPECIAL_TOKENS for w in self.words])
 
     def encode(self, caption: str, max_words: int | None = None) -> list[int]:
         """<start> w1 … wn <end>, unknown words as <unk>, at most `max_words` words."""

@@ -59,7 +59,7 @@ def evaluate_bundle(
     grid = np.asarray(cache.grid[cache.rows(names)])
     report: dict = {
         "bundle": str(bundle_dir), "version": captioner.version, "split": split, "images": len(names),
-        "length_penalty": captioner.config.length_penalty, "scores": {},
+        "length_penalty": captioner.config.length_penalty, "block_repeats": captioner.config.block_repeats, "scores": {},
     }
     outputs: dict[str, dict[str, str]] = {}
     for label, beam in searches.items():

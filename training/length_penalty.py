@@ -37,7 +37,10 @@ def sweep_length_penalty(
             captions = caption_split(captioner, grid, names, beam)
             scores = score_captions({n: references[n] for n in names}, captions)
             mean_words = float(np.mean([len(c.split()) for c in captions.values()]))
-            results.append({"length_penalty": alpha, "beam": beam, "mean_words": round(mean_words, 3), **scores})
+            results.append({
+                "length_penalty": alpha, "beam": beam, "block_repeats": captioner.config.block_repeats,
+                "mean_words": round(mean_words, 3), **scores,
+            })
     finally:
         captioner.config.length_penalty = own
     return results

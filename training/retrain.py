@@ -185,6 +185,7 @@ class RetrainRun:
         config = TrainConfig(
             encoder=active.encoder.name, epochs=o.epochs, batch_size=o.batch_size, learning_rate=o.learning_rate,
             min_learning_rate=o.learning_rate / 10, patience=o.patience, length_penalty=active.config.length_penalty,
+            block_repeats=active.config.block_repeats,
             decoder=_decoder_sizes(active),
         )
         counts = {

@@ -53,6 +53,7 @@ class TrainConfig:
     scst_samples: int = 5
     scst_images_per_batch: int = 40
     length_penalty: float = 0.0  # written into the bundle: α of beam search's length normalisation
+    block_repeats: bool = True  # written into the bundle: beam search blocks repeated content bigrams
     keep_epoch_weights: bool = False  # also save every epoch's weights to OUT/epochs/ (for averaging or later picks)
     seed: int = 1
     decoder: dict = field(default_factory=dict)  # overrides of DecoderConfig
@@ -194,7 +195,10 @@ class Trainer:
             emit({"event": "epoch", **record, "epochs": total_epochs})
             if improved:
                 best_score, best_scores, stale = scores[c.select_on], scores, 0
-                config = BundleConfig(version, c.encoder, self.decoder.config, c.length_penalty, {**info, "best_epoch": record}, {"val_greedy": scores})
+                config = BundleConfig(
+                    version, c.encoder, self.decoder.config, length_penalty=c.length_penalty, block_repeats=c.block_repeats,
+                    training={**info, "best_epoch": record}, metrics={"val_greedy": scores},
+                )
                 save_bundle(bundle_dir, config, self.vocab, self.decoder)
             else:
                 stale += 1
