@@ -26,6 +26,14 @@ def rss_mb() -> float:
     return float("nan")
 
 
+def cpu_model() -> str:
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
 def main() -> None:
     settings = get_settings()
     parser = argparse.ArgumentParser(description=__doc__)
@@ -65,6 +73,8 @@ def main() -> None:
         "model": captioner.version,
         "encoder": captioner.encoder.name,
         "machine": f"{os.cpu_count()} cores, {platform.machine()}, {platform.python_version()}",
+        "cpu": cpu_model(),  # the same kind of machine can be an EPYC or a Xeon: medians differ by half
+        "search": {"length_penalty": captioner.config.length_penalty, "block_repeats": captioner.config.block_repeats},
         "load_seconds_including_tensorflow_import": round(load_seconds, 2),
         "single_jpeg_to_caption": single,
         "batch32_beam3_images_per_second": round(32 / batch_seconds, 1),
