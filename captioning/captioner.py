@@ -10,11 +10,11 @@ from PIL import Image
 from captioning.bundle import BundleConfig, load_decoder
 from captioning.encoders import ImageEncoder, build_encoder
 from captioning.images import DEFAULT_MAX_PIXELS, load_image_array
-from captioning.search import CompiledDecoder, Hypothesis, beam_search, greedy_search
+from captioning.search import CompiledBeamSearch, CompiledDecoder, Hypothesis, greedy_search
 from captioning.text import Vocabulary
 
 ImageInput = bytes | str | Path | Image.Image
-ENCODE_BATCH = 32
+ENCODE_BATCH = 16
 
 
 @dataclass
@@ -37,6 +37,7 @@ class Captioner:
         self.max_pixels = max_pixels
         self.compiled = CompiledDecoder(decoder)
         self.content_words = vocab.content_words()
+        self.beam_searches: dict[int, CompiledBeamSearch] = {}
 
     @classmethod
     def load(cls, bundle_dir: str | Path, resnet50_weights: str | Path | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> "Captioner":
@@ -74,8 +75,10 @@ class Captioner:
         if beam <= 1:
             hypotheses = greedy_search(*args)
         else:
+            if beam not in self.beam_searches:  # traced on first use (warm_up does beam 3)
+                self.beam_searches[beam] = CompiledBeamSearch(*args[:1], *args[2:], beam=beam)
             content_words = self.content_words if self.config.block_repeats else None
-            hypotheses = beam_search(*args, beam=beam, length_penalty=self.config.length_penalty, content_words=content_words)
+            hypotheses = self.beam_searches[beam](grid, self.config.length_penalty, content_words)
         return [self._result(h) for h in hypotheses]
 
     def _result(self, hypothesis: Hypothesis) -> CaptionResult:
