@@ -76,7 +76,9 @@ class Captioner:
             hypotheses = greedy_search(*args)
         else:
             if beam not in self.beam_searches:  # traced on first use (warm_up does beam 3)
-                self.beam_searches[beam] = CompiledBeamSearch(*args[:1], *args[2:], beam=beam)
+                self.beam_searches[beam] = CompiledBeamSearch(
+                    self.compiled, self.vocab.start_id, self.vocab.end_id, self.config.decoder.max_words, beam
+                )
             content_words = self.content_words if self.config.block_repeats else None
             hypotheses = self.beam_searches[beam](grid, self.config.length_penalty, content_words)
         return [self._result(h) for h in hypotheses]
