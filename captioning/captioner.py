@@ -10,7 +10,7 @@ from PIL import Image
 from captioning.bundle import BundleConfig, load_decoder
 from captioning.encoders import ImageEncoder, build_encoder
 from captioning.images import DEFAULT_MAX_PIXELS, load_image_array
-from captioning.search import CompiledBeamSearch, CompiledDecoder, Hypothesis, greedy_search
+from captioning.search import CompiledBeamSearch, CompiledDecoder, Hypothesis
 from captioning.text import Vocabulary
 
 ImageInput = bytes | str | Path | Image.Image
@@ -71,16 +71,14 @@ class Captioner:
         return self.caption_features(grid, beam)
 
     def caption_features(self, grid: np.ndarray, beam: int = 3) -> list[CaptionResult]:
-        args = (self.compiled, grid, self.vocab.start_id, self.vocab.end_id, self.config.decoder.max_words)
-        if beam <= 1:
-            hypotheses = greedy_search(*args)
-        else:
-            if beam not in self.beam_searches:  # traced on first use (warm_up does beam 3)
-                self.beam_searches[beam] = CompiledBeamSearch(
-                    self.compiled, self.vocab.start_id, self.vocab.end_id, self.config.decoder.max_words, beam
-                )
-            content_words = self.content_words if self.config.block_repeats else None
-            hypotheses = self.beam_searches[beam](grid, self.config.length_penalty, content_words)
+        """Beam width 1 is greedy search (no repeat blocking: it takes the likeliest word, as in training)."""
+        beam = max(beam, 1)
+        if beam not in self.beam_searches:  # traced on first use (warm_up does beam 3)
+            self.beam_searches[beam] = CompiledBeamSearch(
+                self.compiled, self.vocab.start_id, self.vocab.end_id, self.config.decoder.max_words, beam
+            )
+        content_words = self.content_words if self.config.block_repeats and beam > 1 else None
+        hypotheses = self.beam_searches[beam](grid, self.config.length_penalty, content_words)
         return [self._result(h) for h in hypotheses]
 
     def _result(self, hypothesis: Hypothesis) -> CaptionResult:

@@ -7,7 +7,7 @@ from captionbot.settings import DEFAULT_MODEL_DIR
 from captioning.bundle import load_decoder
 from captioning.captioner import Captioner
 from captioning.images import load_image_array
-from captioning.search import CompiledBeamSearch, CompiledDecoder, beam_search
+from captioning.search import CompiledBeamSearch, CompiledDecoder, beam_search, greedy_search
 from captioning.testing import write_random_bundle
 
 VAL_PHOTOS = sorted((DEFAULT_MODEL_DIR.parents[1] / "tests" / "data" / "val").glob("*.jpg"))
@@ -42,3 +42,14 @@ def test_the_shipped_model_captions_val_photos_the_same_either_way():
     results = captioner.caption_features(grid, beam=3)  # the Captioner's own (compiled) search
     assert [r.words for r in results] == [captioner.vocab.decode(h.ids) for h in reference]
     np.testing.assert_allclose([r.log_prob for r in results], [h.log_prob for h in reference], atol=1e-6)
+
+
+def test_the_captioners_width_one_is_plain_greedy_search():
+    """Width 1 goes through the compiled search too, with no blocking and whatever α: the NumPy greedy loop's captions."""
+    captioner = Captioner.load(DEFAULT_MODEL_DIR)
+    grid, _ = captioner.encoder.encode(np.stack([load_image_array(path, captioner.encoder.input_size) for path in VAL_PHOTOS]))
+    reference = greedy_search(captioner.compiled, grid, captioner.vocab.start_id, captioner.vocab.end_id, captioner.config.decoder.max_words)
+    assert captioner.config.block_repeats and captioner.config.length_penalty > 0  # settings width 1 must ignore
+    results = captioner.caption_features(grid, beam=1)
+    assert [r.words for r in results] == [captioner.vocab.decode(h.ids) for h in reference]
+    np.testing.assert_allclose([r.log_prob for r in results], [h.log_prob for h in reference], atol=1e-5)
