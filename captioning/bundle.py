@@ -92,8 +92,13 @@ def save_bundle(directory: Path, config: BundleConfig, vocab: Vocabulary, decode
     directory.mkdir(parents=True, exist_ok=True)
     save_decoder_weights(decoder, directory / WEIGHTS_FILE)
     vocab.save(directory / VOCAB_FILE)
-    (directory / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    write_bundle_config(directory, config)
     return directory
+
+
+def write_bundle_config(directory: Path, config: BundleConfig) -> None:
+    """(Re)write config.json: also how metrics and search settings chosen after training get in."""
+    (Path(directory) / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
 
 
 def read_bundle_config(directory: Path) -> BundleConfig:

@@ -190,6 +190,7 @@ class CompiledBeamSearch:
         c = model.decoder.config
         vocab, cells, steps = c.vocab_size, c.grid_cells, max_words + 1
         self.end_id = end_id
+        self._no_content_words = np.zeros(vocab, bool)  # stands in when blocking is off (the signature needs a mask)
         end_only = tf.constant(np.where(np.arange(vocab) == end_id, 0.0, -np.inf))  # what a finished beam may add
 
         def search(grid, length_penalty, content_words, block):
@@ -249,7 +250,7 @@ class CompiledBeamSearch:
 
     def __call__(self, grid: np.ndarray, length_penalty: float = 0.0, content_words: np.ndarray | None = None) -> list[Hypothesis]:
         block = content_words is not None
-        content = content_words if block else np.zeros(self._search.input_signature[2].shape, bool)
+        content = content_words if block else self._no_content_words
         ids, attention, log_probs = self._search(tf.convert_to_tensor(grid, tf.float32), float(length_penalty), content, block)
         return _collect(ids.numpy(), attention.numpy(), log_probs.numpy(), self.end_id)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from captioning.bundle import CONFIG_FILE
+from captioning.bundle import read_bundle_config, write_bundle_config
 from captioning.captioner import Captioner
 from captioning.images import load_image_array
 from captioning.metrics import score_captions
@@ -23,10 +23,19 @@ SEARCHES = {"greedy": 1, "beam3": 3, "beam5": 5}
 
 
 def record_metrics(bundle_dir: Path, metrics: dict) -> None:
-    config_path = Path(bundle_dir) / CONFIG_FILE
-    config = json.loads(config_path.read_text())
-    config["metrics"] = {**config.get("metrics", {}), **metrics}
-    config_path.write_text(json.dumps(config, indent=2) + "\n")
+    config = read_bundle_config(bundle_dir)
+    config.metrics = {**config.metrics, **metrics}
+    write_bundle_config(bundle_dir, config)
+
+
+def split_features(
+    captioner: Captioner, flickr8k_dir: Path, features_root: Path, split: str, limit: int | None = None
+) -> tuple[dict[str, list[str]], dict[str, Path], list[str], np.ndarray]:
+    """A split's references, image paths, sorted names and cached grid (encoded where the cache lacks them)."""
+    references, paths = flickr8k_captions(flickr8k_dir, split, limit)
+    names = sorted(references)
+    cache = build_feature_cache(captioner.encoder, paths, cache_dir_for(features_root, captioner.encoder.name))
+    return references, paths, names, np.asarray(cache.grid[cache.rows(names)])
 
 
 def caption_split(captioner: Captioner, grid: np.ndarray, names: list[str], beam: int, batch: int = 100) -> dict[str, str]:
@@ -53,10 +62,7 @@ def evaluate_bundle(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     captioner = Captioner.load(bundle_dir)
-    references, paths = flickr8k_captions(flickr8k_dir, split, limit)
-    names = sorted(references)
-    cache = build_feature_cache(captioner.encoder, paths, cache_dir_for(features_root, captioner.encoder.name))
-    grid = np.asarray(cache.grid[cache.rows(names)])
+    references, paths, names, grid = split_features(captioner, flickr8k_dir, features_root, split, limit)
     report: dict = {
         "bundle": str(bundle_dir), "version": captioner.version, "split": split, "images": len(names),
         "length_penalty": captioner.config.length_penalty, "block_repeats": captioner.config.block_repeats, "scores": {},

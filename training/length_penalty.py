@@ -7,15 +7,14 @@ the bundle's config.json, where every Captioner reads it.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from captioning.bundle import CONFIG_FILE
+from captioning.bundle import read_bundle_config, write_bundle_config
 from captioning.captioner import Captioner
 from captioning.metrics import score_captions
-from training.evaluate import caption_split
+from training.evaluate import caption_split, split_features
 
 DEFAULT_ALPHAS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
 
@@ -54,11 +53,10 @@ def best_length_penalty(results: list[dict], select_on: str = "CIDEr") -> float:
 
 def write_length_penalty(bundle_dir: Path, alpha: float, sweep: list[dict]) -> None:
     """Set the bundle's α and keep the sweep that chose it in its training record."""
-    path = Path(bundle_dir) / CONFIG_FILE
-    config = json.loads(path.read_text())
-    config["length_penalty"] = alpha
-    config.setdefault("training", {})["length_penalty_sweep"] = sweep
-    path.write_text(json.dumps(config, indent=2) + "\n")
+    config = read_bundle_config(bundle_dir)
+    config.length_penalty = alpha
+    config.training["length_penalty_sweep"] = sweep
+    write_bundle_config(bundle_dir, config)
 
 
 def tune_on_val(
@@ -70,13 +68,7 @@ def tune_on_val(
     limit: int | None = None,
 ) -> tuple[float, list[dict]]:
     """Sweep α on the val split (never test: the choice is model selection) from cached features."""
-    from training.features import build_feature_cache, cache_dir_for
-    from training.pipeline import flickr8k_captions
-
     captioner = Captioner.load(bundle_dir)
-    references, paths = flickr8k_captions(flickr8k_dir, "val", limit)
-    names = sorted(references)
-    cache = build_feature_cache(captioner.encoder, paths, cache_dir_for(features_root, captioner.encoder.name))
-    grid = np.asarray(cache.grid[cache.rows(names)])
+    references, _, names, grid = split_features(captioner, flickr8k_dir, features_root, "val", limit)
     sweep = sweep_length_penalty(captioner, grid, names, references, alphas, beam)
     return best_length_penalty(sweep), sweep

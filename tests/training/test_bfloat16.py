@@ -8,12 +8,8 @@ from captioning.text import Vocabulary
 from tiny_trainer import WORDS, tiny_trainer
 
 
-def trainer(bfloat16: bool, **config):
-    return tiny_trainer(bfloat16=bfloat16, **config)
-
-
 def test_bfloat16_computes_the_float32_loss_to_bfloat16_precision():
-    exact, fast = trainer(False), trainer(True)
+    exact, fast = tiny_trainer(bfloat16=False), tiny_trainer(bfloat16=True)
     fast.decoder.set_weights(exact.decoder.get_weights())
     assert all(w.dtype == np.float32 for w in fast.decoder.get_weights())
     tokens = tf.constant(np.array([Vocabulary(WORDS).encode("a dog runs on the grass")] * 2, np.int32))
@@ -25,7 +21,7 @@ def test_bfloat16_computes_the_float32_loss_to_bfloat16_precision():
 
 
 def test_a_bfloat16_run_saves_a_float32_bundle_that_captions(tmp_path):
-    run = trainer(True, epochs=2, scst_epochs=1, scst_images_per_batch=3, scst_samples=2, min_word_count=1)
+    run = tiny_trainer(bfloat16=True, epochs=2, scst_epochs=1, scst_images_per_batch=3, scst_samples=2, min_word_count=1)
     train = {f"img{i}": ["a dog runs on the grass", "a man sits"] for i in range(4)}
     val = {f"img{i}": train[f"img{i - 4}"] for i in (4, 5)}
     result = run.fit(train, val, tmp_path / "run", "tiny-bf16")
