@@ -87,29 +87,6 @@ def greedy_search(model: CompiledDecoder, grid: np.ndarray, start_id: int, end_i
     return _collect(np.stack(ids, 1), np.stack(alphas, 1), log_probs, end_id)
 
 
-def sample_search(
-    model: CompiledDecoder, grid: np.ndarray, start_id: int, end_id: int, max_words: int, rng: np.random.Generator
-) -> list[Hypothesis]:
-    """One caption per row drawn from the model's distribution (for self-critical training)."""
-    features, keys, h, c = model.start(tf.convert_to_tensor(grid, tf.float32))
-    n = grid.shape[0]
-    words = np.full(n, start_id, np.int32)
-    ids, log_probs, finished = [], np.zeros(n), np.zeros(n, bool)
-    for _ in range(max_words + 1):
-        logp, h, c, _ = model.step(words, h, c, features, keys)
-        probs = np.exp(logp.numpy().astype(np.float64))
-        probs /= probs.sum(axis=1, keepdims=True)
-        cumulative = probs.cumsum(axis=1)
-        words = (cumulative < rng.random((n, 1))).sum(axis=1).clip(0, probs.shape[1] - 1).astype(np.int32)
-        words = np.where(finished, end_id, words).astype(np.int32)
-        ids.append(words)
-        finished |= words == end_id
-        if finished.all():
-            break
-    dummy = np.zeros((n, len(ids), 1), np.float32)
-    return _collect(np.stack(ids, 1), dummy, log_probs, end_id)
-
-
 def beam_search(
     model: CompiledDecoder,
     grid: np.ndarray,
@@ -263,3 +240,46 @@ def _tf_block_repeated_bigrams(logp: tf.Tensor, history: tf.Tensor, t: tf.Tensor
     where = tf.where(banned)  # (k, 2): row, position
     targets = tf.stack([where[:, 0], tf.cast(tf.gather_nd(followers, where), tf.int64)], axis=1)
     return tf.tensor_scatter_nd_update(logp, targets, tf.fill([tf.shape(where)[0]], tf.constant(-np.inf, tf.float64)))
+
+
+class CompiledSampler:
+    """Captions drawn word by word from the model's distribution, the whole loop one tf.function
+    (self-critical training samples five captions for every train photo in every epoch).
+
+    A row that has drawn <end> keeps drawing <end>. The draws are stateless: the same grid and
+    seed give the same captions.
+    """
+
+    def __init__(self, model: CompiledDecoder, start_id: int, end_id: int, max_words: int) -> None:
+        c = model.decoder.config
+        steps = max_words + 1
+        self.end_id = end_id
+
+        def sample(grid, seed):
+            n = tf.shape(grid)[0]
+            features, keys, h, c_state = model.start(grid)
+            state = (tf.constant(0), tf.fill([n], start_id), h, c_state, tf.zeros([n], tf.bool), tf.zeros([n], tf.float32), tf.zeros([n, steps], tf.int32))
+
+            def not_done(t, words, h, c_state, finished, log_probs, history):
+                return tf.logical_and(t < steps, tf.logical_not(tf.reduce_all(finished)))
+
+            def one_word(t, words, h, c_state, finished, log_probs, history):
+                logp, h, c_state, _ = model.step(words, h, c_state, features, keys)
+                drawn = tf.random.stateless_categorical(logp, 1, seed=tf.stack([seed, tf.cast(t, tf.int64)]), dtype=tf.int32)[:, 0]
+                words = tf.where(finished, end_id, drawn)
+                word_logp = tf.gather(logp, words, batch_dims=1)
+                log_probs += tf.where(finished, 0.0, word_logp)
+                history += tf.one_hot(t, steps, dtype=tf.int32)[None, :] * words[:, None]
+                return t + 1, words, h, c_state, finished | (words == end_id), log_probs, history
+
+            t, _, _, _, _, log_probs, history = tf.while_loop(not_done, one_word, state)
+            return history[:, :t], log_probs
+
+        grid_spec = tf.TensorSpec([None, c.grid_cells, c.feature_channels], tf.float32)
+        self._sample = tf.function(sample, input_signature=[grid_spec, tf.TensorSpec([], tf.int64)])
+
+    def __call__(self, grid: np.ndarray | tf.Tensor, seed: int) -> list[Hypothesis]:
+        """One caption per row of `grid`; `log_prob` is the caption's log-probability including <end>."""
+        ids, log_probs = self._sample(tf.convert_to_tensor(grid, tf.float32), tf.constant(seed, tf.int64))
+        ids = ids.numpy()
+        return _collect(ids, np.zeros((*ids.shape, 1), np.float32), log_probs.numpy(), self.end_id)

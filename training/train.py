@@ -23,7 +23,7 @@ from tqdm import tqdm
 from captioning.bundle import WEIGHTS_FILE, BundleConfig, load_decoder_weights, save_bundle, save_decoder_weights
 from captioning.decoder import AttentionDecoder, DecoderConfig
 from captioning.metrics import CiderD, score_captions
-from captioning.search import CompiledDecoder, greedy_search, never_generated_bias, sample_search
+from captioning.search import CompiledDecoder, CompiledSampler, greedy_search, never_generated_bias
 from captioning.text import Vocabulary, tokenize
 from training.data import BUCKET_BOUNDARIES, CaptionExamples, batched_dataset, make_examples
 from training.features import FeatureCache
@@ -45,7 +45,7 @@ class TrainConfig:
     max_words: int = 25
     patience: int = 3  # epochs without a better val score before stopping
     select_on: str = "CIDEr"  # or "BLEU-4"
-    mirror_augment: bool = False  # half of the cross-entropy examples see the mirrored photo's features
+    mirror_augment: bool = False  # half of the examples (cross-entropy and SCST) see the mirrored photo's features
     label_smoothing: float = 0.0  # ε of a uniform target mixed into cross-entropy (not SCST)
     bfloat16: bool = False  # compute in bfloat16 over float32 weights: faster on CPUs with AVX512-BF16 or AMX
     scst_epochs: int = 0
@@ -110,6 +110,7 @@ class Trainer:
         self.features = tf.Variable(features, trainable=False, dtype=tf.float16)
         del features
         self.compiled = CompiledDecoder(self.decoder)
+        self.sampler = CompiledSampler(self.compiled, vocab.start_id, vocab.end_id, self.decoder.config.max_words)
         self.optimizer: keras.optimizers.Optimizer | None = None
         self._train_step = None
 
@@ -237,6 +238,14 @@ class Trainer:
                     bar.set_postfix(loss=f"{np.mean(losses[-100:]):.3f}")
         return float(np.mean(losses))
 
+    def self_critical_rows(self, names: list[str], rng: np.random.Generator) -> np.ndarray:
+        """Feature rows for k samples of each image: with mirrored features, each image is seen as
+        itself or mirrored at random (all its k samples alike, so they share one baseline)."""
+        rows = self.cache.rows(names)
+        if self.mirror_offset:
+            rows = rows + self.mirror_offset * (rng.random(len(rows)) < 0.5)
+        return np.repeat(rows, self.config.scst_samples)
+
     def _run_scst_epoch(self, train: dict[str, list[str]], cider: CiderD, epoch: int) -> float:
         """Sample k captions per image; advantage = reward − mean reward of the image's other samples."""
         c = self.config
@@ -246,11 +255,11 @@ class Trainer:
         rewards_seen = []
         batches = range(0, len(names), c.scst_images_per_batch)
         with tqdm(batches, desc=f"epoch {epoch} (scst)", unit="batch", leave=False) as bar:
-            for start in bar:
+            for batch, start in enumerate(bar):
                 chunk = names[start : start + c.scst_images_per_batch]
-                rows = np.repeat(self.cache.rows(chunk), c.scst_samples)
-                grid = self.grid_array[rows].astype(np.float32)
-                samples = sample_search(self.compiled, grid, self.vocab.start_id, self.vocab.end_id, self.decoder.config.max_words, rng)
+                rows = tf.constant(self.self_critical_rows(chunk, rng), tf.int32)
+                grid = tf.cast(tf.gather(self.features, rows), tf.float32)
+                samples = self.sampler(grid, seed=(c.seed + epoch) * 100_000 + batch)
                 keys = np.repeat(chunk, c.scst_samples)
                 rewards = np.array([cider.score(k, self.vocab.decode(s.ids)) for k, s in zip(keys, samples)]).reshape(-1, c.scst_samples)
                 baseline = (rewards.sum(axis=1, keepdims=True) - rewards) / (c.scst_samples - 1)
@@ -261,7 +270,7 @@ class Trainer:
                 for i, s in enumerate(samples):
                     seq = [self.vocab.start_id, *s.ids[: c.max_words], self.vocab.end_id]
                     tokens[i, : len(seq)] = seq
-                self._train_step(tf.constant(rows), tf.constant(tokens), tf.constant(advantages))
+                self._train_step(rows, tf.constant(tokens), tf.constant(advantages))
                 rewards_seen.append(rewards.mean())
                 bar.set_postfix(reward=f"{np.mean(rewards_seen[-20:]):.3f}")
         return float(np.mean(rewards_seen))

@@ -23,3 +23,18 @@ def test_the_mirrored_encoder_encodes_the_flipped_photo():
     grid, _ = mirrored.encode(image)
     np.testing.assert_allclose(grid, encoder.encode(image[:, :, ::-1].copy())[0], atol=1e-5)
     assert not np.allclose(grid, encoder.encode(image)[0], atol=1e-3)
+
+
+def test_self_critical_samples_see_the_photo_or_its_mirror_image_alike():
+    from tiny_trainer import tiny_trainer
+
+    plain = tiny_trainer(scst_samples=3)
+    rng = np.random.default_rng(0)
+    names = [f"img{i}" for i in range(6)]
+    assert plain.self_critical_rows(names, rng).tolist() == np.repeat(np.arange(6), 3).tolist()
+
+    mirrored = tiny_trainer(scst_samples=3, mirror=True)
+    views = np.stack([mirrored.self_critical_rows(names, rng).reshape(6, 3) for _ in range(50)])  # (draws, image, sample)
+    assert (views == views[..., :1]).all()  # an image's samples share one view
+    assert set(np.unique(views % 6)) == set(range(6)) and set(np.unique(views // 6)) == {0, 1}
+    assert 0.35 < (views >= 6).mean() < 0.65  # about half of the images mirrored

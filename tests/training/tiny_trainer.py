@@ -9,7 +9,9 @@ WORDS = "a dog runs on the grass red ball man sits".split()
 TINY = {"feature_dim": 16, "embed_dim": 16, "units": 16, "attention_dim": 16, "max_words": 8}
 
 
-def tiny_trainer(**config) -> Trainer:
+def tiny_trainer(mirror: bool = False, **config) -> Trainer:
+    """`mirror` adds a mirrored-features cache (the photos' features negated) for augmentation."""
     rng = np.random.default_rng(0)
     cache = FeatureCache([f"img{i}" for i in range(6)], rng.normal(size=(6, 4, 8)).astype(np.float16))
-    return Trainer(TrainConfig(**{"decoder": TINY, "batch_size": 4, **config}), Vocabulary(WORDS), cache)
+    mirrored = FeatureCache(cache.names, -cache.grid) if mirror else None
+    return Trainer(TrainConfig(**{"decoder": TINY, "batch_size": 4, **config}), Vocabulary(WORDS), cache, mirrored=mirrored)
