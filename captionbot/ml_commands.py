@@ -25,6 +25,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--scst-learning-rate", type=float, default=2e-5)
     train.add_argument("--init-from", type=Path, help="continue from this bundle's weights and vocabulary")
     train.add_argument("--mirror", action="store_true", help="also train on features of the mirrored photos (augmentation)")
+    train.add_argument("--scst-mirror", action="store_true", help="with --mirror, self-critical epochs see half of the photos mirrored too")
     train.add_argument("--label-smoothing", type=float, default=0.0, help="ε of a uniform target mixed into cross-entropy (regulariser)")
     train.add_argument("--bfloat16", action="store_true", help="compute in bfloat16 over float32 weights (CPUs with AVX512-BF16 or AMX)")
     train.add_argument("--length-penalty", type=float, default=0.0, help="beam search's length-normalisation α, written into the bundle")
@@ -53,6 +54,7 @@ def run_train(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         patience=args.patience,
         mirror_augment=args.mirror,
+        scst_mirror=args.scst_mirror,
         label_smoothing=args.label_smoothing,
         bfloat16=args.bfloat16,
         length_penalty=args.length_penalty,

@@ -45,7 +45,8 @@ class TrainConfig:
     max_words: int = 25
     patience: int = 3  # epochs without a better val score before stopping
     select_on: str = "CIDEr"  # or "BLEU-4"
-    mirror_augment: bool = False  # half of the examples (cross-entropy and SCST) see the mirrored photo's features
+    mirror_augment: bool = False  # half of the cross-entropy examples see the mirrored photo's features
+    scst_mirror: bool = False  # with mirror_augment, SCST sees half of the photos mirrored too (measured: no better)
     label_smoothing: float = 0.0  # ε of a uniform target mixed into cross-entropy (not SCST)
     bfloat16: bool = False  # compute in bfloat16 over float32 weights: faster on CPUs with AVX512-BF16 or AMX
     scst_epochs: int = 0
@@ -239,10 +240,10 @@ class Trainer:
         return float(np.mean(losses))
 
     def self_critical_rows(self, names: list[str], rng: np.random.Generator) -> np.ndarray:
-        """Feature rows for k samples of each image: with mirrored features, each image is seen as
-        itself or mirrored at random (all its k samples alike, so they share one baseline)."""
+        """Feature rows for k samples of each image: with `scst_mirror`, each image is seen as itself
+        or mirrored at random (all its k samples alike, so they share one baseline)."""
         rows = self.cache.rows(names)
-        if self.mirror_offset:
+        if self.mirror_offset and self.config.scst_mirror:
             rows = rows + self.mirror_offset * (rng.random(len(rows)) < 0.5)
         return np.repeat(rows, self.config.scst_samples)
 

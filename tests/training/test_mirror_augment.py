@@ -28,12 +28,12 @@ def test_the_mirrored_encoder_encodes_the_flipped_photo():
 def test_self_critical_samples_see_the_photo_or_its_mirror_image_alike():
     from tiny_trainer import tiny_trainer
 
-    plain = tiny_trainer(scst_samples=3)
     rng = np.random.default_rng(0)
     names = [f"img{i}" for i in range(6)]
-    assert plain.self_critical_rows(names, rng).tolist() == np.repeat(np.arange(6), 3).tolist()
+    for plain in (tiny_trainer(scst_samples=3), tiny_trainer(scst_samples=3, mirror=True)):  # --scst-mirror not given
+        assert plain.self_critical_rows(names, rng).tolist() == np.repeat(np.arange(6), 3).tolist()
 
-    mirrored = tiny_trainer(scst_samples=3, mirror=True)
+    mirrored = tiny_trainer(scst_samples=3, mirror=True, scst_mirror=True)
     views = np.stack([mirrored.self_critical_rows(names, rng).reshape(6, 3) for _ in range(50)])  # (draws, image, sample)
     assert (views == views[..., :1]).all()  # an image's samples share one view
     assert set(np.unique(views % 6)) == set(range(6)) and set(np.unique(views // 6)) == {0, 1}
