@@ -11,7 +11,8 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +56,8 @@ class TrainConfig:
     scst_images_per_batch: int = 40
     length_penalty: float = 0.0  # written into the bundle: α of beam search's length normalisation
     block_repeats: bool = True  # written into the bundle: beam search blocks repeated content bigrams
+    ema_momentum: float | None = None  # cross-entropy keeps a moving average of the weights; val, selection and the bundle use it
+    scst_ema_momentum: float | None = None  # the same for the SCST stage (it takes far fewer steps: use a smaller momentum)
     keep_epoch_weights: bool = False  # also save every epoch's weights to OUT/epochs/ (for averaging or later picks)
     seed: int = 1
     decoder: dict = field(default_factory=dict)  # overrides of DecoderConfig
@@ -125,7 +128,10 @@ class Trainer:
         the reward alone decides what the model should say.
         """
         schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(steps, 1), alpha=self.config.min_learning_rate / learning_rate)
-        self.optimizer = keras.optimizers.Adam(schedule, clipnorm=self.config.clipnorm)
+        momentum = self.config.scst_ema_momentum if self_critical else self.config.ema_momentum
+        self.optimizer = keras.optimizers.Adam(
+            schedule, clipnorm=self.config.clipnorm, use_ema=momentum is not None, ema_momentum=momentum if momentum is not None else 0.99
+        )
         self.optimizer.build(self.decoder.trainable_variables)
         penalty_weight = 0.0 if self_critical else self.decoder.config.attention_regularization
 
@@ -148,6 +154,26 @@ class Trainer:
             return nll, penalty
 
         self._train_step = tf.function(train_step)
+
+    @property
+    def averaging(self) -> bool:
+        return bool(self.optimizer is not None and self.optimizer.use_ema)
+
+    @contextmanager
+    def averaged_weights(self) -> Iterator[None]:
+        """Inside, the decoder holds the optimizer's moving average of its weights (when the stage keeps
+        one); training goes on from the raw weights afterwards."""
+        if not self.averaging:
+            yield
+            return
+        variables = self.decoder.trainable_variables
+        raw = [v.numpy() for v in variables]
+        self.optimizer.finalize_variable_values(variables)
+        try:
+            yield
+        finally:
+            for variable, value in zip(variables, raw):
+                variable.assign(value)
 
     def grid(self, names: list[str]) -> np.ndarray:
         return self.grid_array[self.cache.rows(names)].astype(np.float32)
@@ -184,9 +210,17 @@ class Trainer:
         emit = on_progress or (lambda event: None)
 
         def finish_epoch(stage: str, epoch: int, loss: float, seconds: float) -> bool:
+            record = {"stage": stage, "epoch": epoch, "loss": loss, "seconds": round(seconds, 1)}
+            if self.averaging:  # the raw weights' scores are kept for comparison; the average is what is selected
+                raw_scores, _ = self.evaluate_greedy(val)
+                record.update({f"val_raw_{k}": v for k, v in raw_scores.items() if k.startswith(("BLEU", "CIDEr"))})
+            with self.averaged_weights():
+                return record_epoch(stage, epoch, record)
+
+        def record_epoch(stage: str, epoch: int, record: dict) -> bool:
             nonlocal best_score, best_scores, stale
             scores, _ = self.evaluate_greedy(val)
-            record = {"stage": stage, "epoch": epoch, "loss": loss, "seconds": round(seconds, 1), **{f"val_{k}": v for k, v in scores.items() if k.startswith(("BLEU", "CIDEr"))}}
+            record.update({f"val_{k}": v for k, v in scores.items() if k.startswith(("BLEU", "CIDEr"))})
             history.append(record)
             (out_dir / "history.json").write_text(json.dumps(history, indent=1))
             if c.keep_epoch_weights:
