@@ -56,7 +56,7 @@ class TrainConfig:
     scst_images_per_batch: int = 40
     length_penalty: float = 0.0  # written into the bundle: α of beam search's length normalisation
     block_repeats: bool = True  # written into the bundle: beam search blocks repeated content bigrams
-    ema_momentum: float | None = None  # cross-entropy keeps a moving average of the weights; val, selection and the bundle use it
+    ema_momentum: float | None = None  # cross-entropy keeps a moving average of the weights; each epoch the better of it and the raw weights on val may become the bundle
     scst_ema_momentum: float | None = None  # the same for the SCST stage (it takes far fewer steps: use a smaller momentum)
     keep_epoch_weights: bool = False  # also save every epoch's weights to OUT/epochs/ (for averaging or later picks)
     seed: int = 1
@@ -210,35 +210,45 @@ class Trainer:
         emit = on_progress or (lambda event: None)
 
         def finish_epoch(stage: str, epoch: int, loss: float, seconds: float) -> bool:
+            """Score the epoch on val; with weight averaging both the average and the raw weights are
+            scored, and whichever beats the best so far becomes the bundle."""
+            nonlocal stale
             record = {"stage": stage, "epoch": epoch, "loss": loss, "seconds": round(seconds, 1)}
-            if self.averaging:  # the raw weights' scores are kept for comparison; the average is what is selected
+            raw_scores = None
+            if self.averaging:
                 raw_scores, _ = self.evaluate_greedy(val)
                 record.update({f"val_raw_{k}": v for k, v in raw_scores.items() if k.startswith(("BLEU", "CIDEr"))})
             with self.averaged_weights():
-                return record_epoch(stage, epoch, record)
-
-        def record_epoch(stage: str, epoch: int, record: dict) -> bool:
-            nonlocal best_score, best_scores, stale
-            scores, _ = self.evaluate_greedy(val)
-            record.update({f"val_{k}": v for k, v in scores.items() if k.startswith(("BLEU", "CIDEr"))})
-            history.append(record)
-            (out_dir / "history.json").write_text(json.dumps(history, indent=1))
-            if c.keep_epoch_weights:
-                (out_dir / "epochs").mkdir(exist_ok=True)
-                save_decoder_weights(self.decoder, out_dir / "epochs" / f"{epoch:02d}-{stage}.weights.npz")
-            improved = scores[c.select_on] > best_score
-            log.info("%s epoch %d: loss %.3f, val greedy BLEU-4 %.3f CIDEr %.3f%s", stage, epoch, loss, scores["BLEU-4"], scores["CIDEr"], " (best)" if improved else "")
+                scores, _ = self.evaluate_greedy(val)
+                record.update({f"val_{k}": v for k, v in scores.items() if k.startswith(("BLEU", "CIDEr"))})
+                history.append(record)
+                (out_dir / "history.json").write_text(json.dumps(history, indent=1))
+                if c.keep_epoch_weights:
+                    (out_dir / "epochs").mkdir(exist_ok=True)
+                    save_decoder_weights(self.decoder, out_dir / "epochs" / f"{epoch:02d}-{stage}.weights.npz")
+                kept = keep_if_best(scores, record, "average" if raw_scores is not None else None)
+            if raw_scores is not None and keep_if_best(raw_scores, record, "raw"):
+                kept = "raw"
+            log.info("%s epoch %d: loss %.3f, val greedy BLEU-4 %.3f CIDEr %.3f%s", stage, epoch, loss, scores["BLEU-4"], scores["CIDEr"], f" (best: {kept})" if kept else "")
             emit({"event": "epoch", **record, "epochs": total_epochs})
-            if improved:
-                best_score, best_scores, stale = scores[c.select_on], scores, 0
-                config = BundleConfig(
-                    version, c.encoder, self.decoder.config, length_penalty=c.length_penalty, block_repeats=c.block_repeats,
-                    training={**info, "best_epoch": record}, metrics={"val_greedy": scores},
-                )
-                save_bundle(bundle_dir, config, self.vocab, self.decoder)
-            else:
+            if not kept:
                 stale += 1
             return stale >= c.patience
+
+        def keep_if_best(scores: dict, record: dict, weights: str | None) -> str | None:
+            """Save the decoder as it is now as the bundle if `scores` beat the best so far; says which
+            weights were kept."""
+            nonlocal best_score, best_scores, stale
+            if scores[c.select_on] <= best_score:
+                return None
+            best_score, best_scores, stale = scores[c.select_on], scores, 0
+            best = {**record, "weights": weights} if weights else record
+            config = BundleConfig(
+                version, c.encoder, self.decoder.config, length_penalty=c.length_penalty, block_repeats=c.block_repeats,
+                training={**info, "best_epoch": best}, metrics={"val_greedy": scores},
+            )
+            save_bundle(bundle_dir, config, self.vocab, self.decoder)
+            return weights or "weights"
 
         total_epochs = c.epochs + c.scst_epochs
         if c.epochs:
