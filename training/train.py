@@ -73,6 +73,22 @@ class TrainResult:
     best_scores: dict
 
 
+BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_has_bfloat16(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX). Without it TensorFlow
+    emulates bfloat16, and a training step is slower than in float32 (measured on an AVX2-only
+    AMD EPYC: 1.60 against 1.37 s per step). `cpuinfo` is /proc/cpuinfo's text (read if not given)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    flags = {flag for line in cpuinfo.splitlines() if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+    return any(flag in flags for flag in BFLOAT16_CPU_FLAGS)
+
+
 def with_mirrored_rows(cache: FeatureCache, mirrored: FeatureCache) -> np.ndarray:
     """The cache's grid followed by the mirrored grid in the same row order; a photo the mirrored
     cache lacks (e.g. a val photo) repeats its own features."""
@@ -99,6 +115,8 @@ class Trainer:
         self.vocab = vocab
         self.cache = cache
         grid_cells, channels = cache.grid.shape[1:]
+        if config.bfloat16 and not cpu_has_bfloat16():
+            log.warning("this CPU has no bfloat16 instructions (AVX512-BF16 or AMX): bfloat16 is emulated and slower than float32 here")
         policy = "mixed_bfloat16" if config.bfloat16 else "float32"
         if decoder is None or decoder.dtype_policy.name != policy:  # a given decoder is reused when its precision fits
             self.decoder = AttentionDecoder(decoder.config if decoder else DecoderConfig(len(vocab), channels, grid_cells, **config.decoder), policy)

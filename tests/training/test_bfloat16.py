@@ -30,3 +30,13 @@ def test_a_bfloat16_run_saves_a_float32_bundle_that_captions(tmp_path):
     assert decoder.feature_projection.compute_dtype == "float32"
     hyps = greedy_search(CompiledDecoder(decoder), np.asarray(run.grid(["img4"])), vocab.start_id, vocab.end_id, 8)
     assert all(0 <= i < len(vocab) for i in hyps[0].ids)
+
+
+def test_native_bfloat16_is_read_off_the_cpu_flags():
+    from training.train import cpu_has_bfloat16
+
+    epyc_zen4 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n"
+    xeon_amx = "flags\t\t: fpu avx2 avx512f amx_bf16 amx_tile\n"
+    avx2_only = "flags\t\t: fpu sse2 avx avx2 fma f16c\nbugs\t\t: avx512_bf16_is_not_a_flag_here\n"
+    assert cpu_has_bfloat16(epyc_zen4) and cpu_has_bfloat16(xeon_amx)
+    assert not cpu_has_bfloat16(avx2_only) and not cpu_has_bfloat16("")
