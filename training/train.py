@@ -58,7 +58,7 @@ class TrainConfig:
     block_repeats: bool = True  # written into the bundle: beam search blocks repeated content bigrams
     ema_momentum: float | None = None  # cross-entropy keeps a moving average of the weights; each epoch the better of it and the raw weights on val may become the bundle
     scst_ema_momentum: float | None = None  # the same for the SCST stage (it takes far fewer steps: use a smaller momentum)
-    keep_epoch_weights: bool = False  # also save every epoch's weights to OUT/epochs/ (for averaging or later picks)
+    keep_epoch_weights: bool = False  # also save every epoch's weights to OUT/epochs/ (with averaging, the raw ones too)
     seed: int = 1
     decoder: dict = field(default_factory=dict)  # overrides of DecoderConfig
 
@@ -236,6 +236,9 @@ class Trainer:
             if self.averaging:
                 raw_scores, _ = self.evaluate_greedy(val)
                 record.update({f"val_raw_{k}": v for k, v in raw_scores.items() if k.startswith(("BLEU", "CIDEr"))})
+                if c.keep_epoch_weights:
+                    (out_dir / "epochs").mkdir(exist_ok=True)
+                    save_decoder_weights(self.decoder, out_dir / "epochs" / f"{epoch:02d}-{stage}-raw.weights.npz")
             with self.averaged_weights():
                 scores, _ = self.evaluate_greedy(val)
                 record.update({f"val_{k}": v for k, v in scores.items() if k.startswith(("BLEU", "CIDEr"))})

@@ -56,8 +56,9 @@ def test_each_stage_has_its_own_momentum():
 
 
 def test_fit_scores_both_and_keeps_the_better_of_the_two(tmp_path):
-    trainer = tiny_trainer(epochs=1, ema_momentum=0.5, learning_rate=1e-2, min_word_count=1)
+    trainer = tiny_trainer(epochs=1, ema_momentum=0.5, learning_rate=1e-2, min_word_count=1, keep_epoch_weights=True)
     result = trainer.fit(TRAIN, VAL, tmp_path / "run", "tiny-ema")
+    assert sorted(p.name for p in (tmp_path / "run" / "epochs").iterdir()) == ["01-xe-raw.weights.npz", "01-xe.weights.npz"]
     (record,) = result.history
     assert {"val_raw_CIDEr", "val_raw_BLEU-4", "val_CIDEr", "val_BLEU-4"} <= set(record)
     kept = json.loads((result.bundle_dir / "config.json").read_text())["training"]["best_epoch"]["weights"]
