@@ -35,6 +35,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--learning-rate", type=float, default=5e-4)
     train.add_argument("--patience", type=int, default=3)
+    train.add_argument("--select-beam", type=int, default=1, help="score and select epochs on val with this beam width (1: greedy), with --length-penalty and blocking")
     train.add_argument("--train-limit", type=int, help="use only the first N train images (smoke runs)")
     train.add_argument("--val-limit", type=int, help="use only the first N val images")
     train.add_argument("--decoder", type=json.loads, default={}, help='DecoderConfig overrides as JSON, e.g. \'{"units": 256}\'')
@@ -55,6 +56,7 @@ def run_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         patience=args.patience,
+        select_beam=args.select_beam,
         mirror_augment=args.mirror,
         scst_mirror=args.scst_mirror,
         label_smoothing=args.label_smoothing,
@@ -69,7 +71,7 @@ def run_train(args: argparse.Namespace) -> int:
         args.flickr8k, args.features, args.out, config, args.version, args.train_limit, args.val_limit, init_from=args.init_from
     )
     plot_training_curves(result.history, args.out / "training_curves.png")
-    print(json.dumps({"bundle": str(result.bundle_dir), "best_val_greedy": result.best_scores}, indent=2))
+    print(json.dumps({"bundle": str(result.bundle_dir), "best_val": result.best_scores}, indent=2))
     return 0 if result.bundle_dir.exists() else 1
 
 

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from captioning.bundle import WEIGHTS_FILE, BundleConfig, load_decoder_weights, save_bundle, save_decoder_weights
 from captioning.decoder import AttentionDecoder, DecoderConfig
 from captioning.metrics import CiderD, score_captions
-from captioning.search import CompiledDecoder, CompiledSampler, greedy_search, never_generated_bias
+from captioning.search import CompiledBeamSearch, CompiledDecoder, CompiledSampler, greedy_search, never_generated_bias
 from captioning.text import Vocabulary, tokenize
 from training.data import BUCKET_BOUNDARIES, CaptionExamples, batched_dataset, make_examples
 from training.features import FeatureCache
@@ -46,6 +46,7 @@ class TrainConfig:
     max_words: int = 25
     patience: int = 3  # epochs without a better val score before stopping
     select_on: str = "CIDEr"  # or "BLEU-4"
+    select_beam: int = 1  # the val search that scores each epoch: 1 greedy, else beam search with the bundle's α and blocking
     mirror_augment: bool = False  # half of the cross-entropy examples see the mirrored photo's features
     scst_mirror: bool = False  # with mirror_augment, SCST sees half of the photos mirrored too (measured: no better)
     label_smoothing: float = 0.0  # ε of a uniform target mixed into cross-entropy (not SCST)
@@ -135,6 +136,7 @@ class Trainer:
         self.sampler = CompiledSampler(self.compiled, vocab.start_id, vocab.end_id, self.decoder.config.max_words)
         self.optimizer: keras.optimizers.Optimizer | None = None
         self._train_step = None
+        self._beam_search: CompiledBeamSearch | None = None
 
     def _make_optimizer(self, learning_rate, steps: int, self_critical: bool = False) -> None:
         """Adam with cosine decay and the step function for one stage.
@@ -196,12 +198,25 @@ class Trainer:
     def grid(self, names: list[str]) -> np.ndarray:
         return self.grid_array[self.cache.rows(names)].astype(np.float32)
 
-    def evaluate_greedy(self, references: dict[str, list[str]], batch: int = 250) -> tuple[dict, dict[str, str]]:
+    @property
+    def val_search(self) -> str:
+        return "greedy" if self.config.select_beam <= 1 else f"beam{self.config.select_beam}"
+
+    def evaluate(self, references: dict[str, list[str]], batch: int = 250) -> tuple[dict, dict[str, str]]:
+        """Val scores by the selection search: greedy, or beam search as the bundle will run it (its
+        α and blocking), which ranks epochs differently from greedy (docs/captioning.md)."""
+        c = self.config
+        if c.select_beam > 1 and self._beam_search is None:  # traced once; it reads the live weights
+            self._beam_search = CompiledBeamSearch(self.compiled, self.vocab.start_id, self.vocab.end_id, self.decoder.config.max_words, c.select_beam)
+        content_words = self.vocab.content_words() if c.block_repeats else None
         names = sorted(references)
         captions: dict[str, str] = {}
         for start in range(0, len(names), batch):
             chunk = names[start : start + batch]
-            hyps = greedy_search(self.compiled, self.grid(chunk), self.vocab.start_id, self.vocab.end_id, self.decoder.config.max_words)
+            if self._beam_search is not None:
+                hyps = self._beam_search(self.grid(chunk), c.length_penalty, content_words)
+            else:
+                hyps = greedy_search(self.compiled, self.grid(chunk), self.vocab.start_id, self.vocab.end_id, self.decoder.config.max_words)
             captions.update({n: " ".join(self.vocab.decode(h.ids)) for n, h in zip(chunk, hyps)})
         return score_captions(references, captions), captions
 
@@ -231,16 +246,16 @@ class Trainer:
             """Score the epoch on val; with weight averaging both the average and the raw weights are
             scored, and whichever beats the best so far becomes the bundle."""
             nonlocal stale
-            record = {"stage": stage, "epoch": epoch, "loss": loss, "seconds": round(seconds, 1)}
+            record = {"stage": stage, "epoch": epoch, "loss": loss, "seconds": round(seconds, 1), "val_search": self.val_search}
             raw_scores = None
             if self.averaging:
-                raw_scores, _ = self.evaluate_greedy(val)
+                raw_scores, _ = self.evaluate(val)
                 record.update({f"val_raw_{k}": v for k, v in raw_scores.items() if k.startswith(("BLEU", "CIDEr"))})
                 if c.keep_epoch_weights:
                     (out_dir / "epochs").mkdir(exist_ok=True)
                     save_decoder_weights(self.decoder, out_dir / "epochs" / f"{epoch:02d}-{stage}-raw.weights.npz")
             with self.averaged_weights():
-                scores, _ = self.evaluate_greedy(val)
+                scores, _ = self.evaluate(val)
                 record.update({f"val_{k}": v for k, v in scores.items() if k.startswith(("BLEU", "CIDEr"))})
                 history.append(record)
                 (out_dir / "history.json").write_text(json.dumps(history, indent=1))
@@ -250,7 +265,7 @@ class Trainer:
                 kept = keep_if_best(scores, record, "average" if raw_scores is not None else None)
             if raw_scores is not None and keep_if_best(raw_scores, record, "raw"):
                 kept = "raw"
-            log.info("%s epoch %d: loss %.3f, val greedy BLEU-4 %.3f CIDEr %.3f%s", stage, epoch, loss, scores["BLEU-4"], scores["CIDEr"], f" (best: {kept})" if kept else "")
+            log.info("%s epoch %d: loss %.3f, val %s BLEU-4 %.3f CIDEr %.3f%s", stage, epoch, loss, self.val_search, scores["BLEU-4"], scores["CIDEr"], f" (best: {kept})" if kept else "")
             emit({"event": "epoch", **record, "epochs": total_epochs})
             if not kept:
                 stale += 1
@@ -266,7 +281,7 @@ class Trainer:
             best = {**record, "weights": weights} if weights else record
             config = BundleConfig(
                 version, c.encoder, self.decoder.config, length_penalty=c.length_penalty, block_repeats=c.block_repeats,
-                training={**info, "best_epoch": best}, metrics={"val_greedy": scores},
+                training={**info, "best_epoch": best}, metrics={f"val_{self.val_search}": scores},
             )
             save_bundle(bundle_dir, config, self.vocab, self.decoder)
             return weights or "weights"
