@@ -136,7 +136,8 @@ class Trainer:
         self.sampler = CompiledSampler(self.compiled, vocab.start_id, vocab.end_id, self.decoder.config.max_words)
         self.optimizer: keras.optimizers.Optimizer | None = None
         self._train_step = None
-        self._beam_search: CompiledBeamSearch | None = None
+        self._beam_search: CompiledBeamSearch | None = None  # built on first use with select_beam > 1
+        self._content_words: np.ndarray | None = None
 
     def _make_optimizer(self, learning_rate, steps: int, self_critical: bool = False) -> None:
         """Adam with cosine decay and the step function for one stage.
@@ -149,9 +150,8 @@ class Trainer:
         """
         schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(steps, 1), alpha=self.config.min_learning_rate / learning_rate)
         momentum = self.config.scst_ema_momentum if self_critical else self.config.ema_momentum
-        self.optimizer = keras.optimizers.Adam(
-            schedule, clipnorm=self.config.clipnorm, use_ema=momentum is not None, ema_momentum=momentum if momentum is not None else 0.99
-        )
+        averaging = {"use_ema": True, "ema_momentum": momentum} if momentum is not None else {}
+        self.optimizer = keras.optimizers.Adam(schedule, clipnorm=self.config.clipnorm, **averaging)
         self.optimizer.build(self.decoder.trainable_variables)
         penalty_weight = 0.0 if self_critical else self.decoder.config.attention_regularization
 
@@ -208,13 +208,13 @@ class Trainer:
         c = self.config
         if c.select_beam > 1 and self._beam_search is None:  # traced once; it reads the live weights
             self._beam_search = CompiledBeamSearch(self.compiled, self.vocab.start_id, self.vocab.end_id, self.decoder.config.max_words, c.select_beam)
-        content_words = self.vocab.content_words() if c.block_repeats else None
+            self._content_words = self.vocab.content_words() if c.block_repeats else None
         names = sorted(references)
         captions: dict[str, str] = {}
         for start in range(0, len(names), batch):
             chunk = names[start : start + batch]
             if self._beam_search is not None:
-                hyps = self._beam_search(self.grid(chunk), c.length_penalty, content_words)
+                hyps = self._beam_search(self.grid(chunk), c.length_penalty, self._content_words)
             else:
                 hyps = greedy_search(self.compiled, self.grid(chunk), self.vocab.start_id, self.vocab.end_id, self.decoder.config.max_words)
             captions.update({n: " ".join(self.vocab.decode(h.ids)) for n, h in zip(chunk, hyps)})
@@ -247,21 +247,21 @@ class Trainer:
             scored, and whichever beats the best so far becomes the bundle."""
             nonlocal stale
             record = {"stage": stage, "epoch": epoch, "loss": loss, "seconds": round(seconds, 1), "val_search": self.val_search}
-            raw_scores = None
-            if self.averaging:
-                raw_scores, _ = self.evaluate(val)
-                record.update({f"val_raw_{k}": v for k, v in raw_scores.items() if k.startswith(("BLEU", "CIDEr"))})
+
+            def score_weights(prefix: str, suffix: str) -> dict:
+                """Val scores of the decoder's current weights, into the record (and kept on disk if asked)."""
+                scores, _ = self.evaluate(val)
+                record.update({f"{prefix}{k}": v for k, v in scores.items() if k.startswith(("BLEU", "CIDEr"))})
                 if c.keep_epoch_weights:
                     (out_dir / "epochs").mkdir(exist_ok=True)
-                    save_decoder_weights(self.decoder, out_dir / "epochs" / f"{epoch:02d}-{stage}-raw.weights.npz")
+                    save_decoder_weights(self.decoder, out_dir / "epochs" / f"{epoch:02d}-{stage}{suffix}.weights.npz")
+                return scores
+
+            raw_scores = score_weights("val_raw_", "-raw") if self.averaging else None
             with self.averaged_weights():
-                scores, _ = self.evaluate(val)
-                record.update({f"val_{k}": v for k, v in scores.items() if k.startswith(("BLEU", "CIDEr"))})
+                scores = score_weights("val_", "")
                 history.append(record)
                 (out_dir / "history.json").write_text(json.dumps(history, indent=1))
-                if c.keep_epoch_weights:
-                    (out_dir / "epochs").mkdir(exist_ok=True)
-                    save_decoder_weights(self.decoder, out_dir / "epochs" / f"{epoch:02d}-{stage}.weights.npz")
                 kept = keep_if_best(scores, record, "average" if raw_scores is not None else None)
             if raw_scores is not None and keep_if_best(raw_scores, record, "raw"):
                 kept = "raw"

@@ -6,10 +6,8 @@ import numpy as np
 
 from captioning.metrics import score_captions
 from captioning.search import CompiledBeamSearch, CompiledDecoder
-from tiny_trainer import tiny_trainer
+from tiny_trainer import TRAIN, VAL, tiny_trainer
 
-TRAIN = {f"img{i}": ["a dog runs on the grass", "a dog on grass"] if i % 2 else ["a man sits", "a red ball"] for i in range(4)}
-VAL = {f"img{i}": TRAIN[f"img{i - 4}"] for i in (4, 5)}
 
 
 def test_epochs_are_scored_by_the_bundles_beam_search(tmp_path):

@@ -7,10 +7,8 @@ import numpy as np
 import tensorflow as tf
 
 from captioning.bundle import WEIGHTS_FILE, load_decoder_weights
-from tiny_trainer import tiny_trainer
+from tiny_trainer import TRAIN, VAL, tiny_trainer
 
-TRAIN = {f"img{i}": ["a dog runs on the grass", "a dog on grass"] if i % 2 else ["a man sits", "a red ball"] for i in range(4)}
-VAL = {f"img{i}": TRAIN[f"img{i - 4}"] for i in (4, 5)}
 
 
 def train_steps(trainer, count: int) -> None:

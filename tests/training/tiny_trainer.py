@@ -6,6 +6,9 @@ from training.features import FeatureCache
 from training.train import TrainConfig, Trainer
 
 WORDS = "a dog runs on the grass red ball man sits".split()
+# four train photos and two val photos (img4, img5) with the captions of img0 and img1
+TRAIN = {f"img{i}": ["a dog runs on the grass", "a dog on grass"] if i % 2 else ["a man sits", "a red ball"] for i in range(4)}
+VAL = {f"img{i}": TRAIN[f"img{i - 4}"] for i in (4, 5)}
 TINY = {"feature_dim": 16, "embed_dim": 16, "units": 16, "attention_dim": 16, "max_words": 8}
 
 
