@@ -27,7 +27,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--mirror", action="store_true", help="also train on features of the mirrored photos (augmentation)")
     train.add_argument("--scst-mirror", action="store_true", help="with --mirror, self-critical epochs see half of the photos mirrored too")
     train.add_argument("--label-smoothing", type=float, default=0.0, help="ε of a uniform target mixed into cross-entropy (regulariser)")
-    train.add_argument("--bfloat16", action="store_true", help="compute in bfloat16 over float32 weights: faster only on CPUs with AVX512-BF16 or AMX (a warning says when the CPU lacks them)")
+    train.add_argument("--bfloat16", action="store_true", help="compute in bfloat16 over float32 weights: faster on some CPUs with AVX512-BF16 (an AVX-512 EPYC), slower on others (a Xeon without AMX) and when emulated (a warning says when the CPU lacks the instructions); benchmarks/training_step.py measures it")
     train.add_argument("--length-penalty", type=float, default=0.0, help="beam search's length-normalisation α, written into the bundle")
     train.add_argument("--ema", type=float, help="cross-entropy keeps this moving average of the weights (e.g. 0.999); val scores it beside the raw weights and the better may be kept")
     train.add_argument("--scst-ema", type=float, help="the same for the self-critical epochs (fewer steps: e.g. 0.99)")

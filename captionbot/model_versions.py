@@ -152,8 +152,11 @@ class VersionRow:
 
 
 def headline_scores(metrics: dict[str, Any]) -> tuple[float | None, float | None]:
-    """Val BLEU-4 and CIDEr from a version's metrics, whichever way they were recorded."""
-    for key in ("val", "val_beam3", "val_greedy"):
+    """Val BLEU-4 and CIDEr from a version's metrics, whichever way they were recorded: a retrained
+    version's `val`, else beam 3 (how the workers caption), else another beam width (a bundle
+    trained with `--select-beam N` records `val_beamN`), else greedy."""
+    other_beams = sorted(key for key in metrics if key.startswith("val_beam") and key != "val_beam3")
+    for key in ("val", "val_beam3", *other_beams, "val_greedy"):
         scores = metrics.get(key)
         if isinstance(scores, dict) and "BLEU-4" in scores:
             return scores.get("BLEU-4"), scores.get("CIDEr")
