@@ -50,7 +50,7 @@ class TrainConfig:
     mirror_augment: bool = False  # half of the cross-entropy examples see the mirrored photo's features
     scst_mirror: bool = False  # with mirror_augment, SCST sees half of the photos mirrored too (measured: no better)
     label_smoothing: float = 0.0  # ε of a uniform target mixed into cross-entropy (not SCST)
-    bfloat16: bool = False  # compute in bfloat16 over float32 weights: faster on CPUs with AVX512-BF16 or AMX
+    bfloat16: bool = False  # compute in bfloat16 over float32 weights: faster on some CPUs with AVX512-BF16 or AMX, not all (benchmarks/training_step.py)
     scst_epochs: int = 0
     scst_learning_rate: float = 2e-5
     scst_samples: int = 5
