@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from captionbot.settings import get_settings
+from training.cpu import cpu_model
 
 
 def rss_mb() -> float:
@@ -24,14 +25,6 @@ def rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def cpu_model() -> str:
-    with open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from captioning.decoder import AttentionDecoder, DecoderConfig
 from captioning.metrics import CiderD, score_captions
 from captioning.search import CompiledBeamSearch, CompiledDecoder, CompiledSampler, greedy_search, never_generated_bias
 from captioning.text import Vocabulary, tokenize
+from training.cpu import cpu_has_bfloat16
 from training.data import BUCKET_BOUNDARIES, CaptionExamples, batched_dataset, make_examples
 from training.features import FeatureCache
 
@@ -72,22 +73,6 @@ class TrainResult:
     bundle_dir: Path
     history: list[dict]
     best_scores: dict
-
-
-BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
-
-
-def cpu_has_bfloat16(cpuinfo: str | None = None) -> bool:
-    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX). Without it TensorFlow
-    emulates bfloat16, and a training step is slower than in float32 (measured on an AVX2-only
-    AMD EPYC: 1.60 against 1.37 s per step). `cpuinfo` is /proc/cpuinfo's text (read if not given)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return False
-    flags = {flag for line in cpuinfo.splitlines() if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
-    return any(flag in flags for flag in BFLOAT16_CPU_FLAGS)
 
 
 def with_mirrored_rows(cache: FeatureCache, mirrored: FeatureCache) -> np.ndarray:

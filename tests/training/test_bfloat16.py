@@ -33,7 +33,7 @@ def test_a_bfloat16_run_saves_a_float32_bundle_that_captions(tmp_path):
 
 
 def test_native_bfloat16_is_read_off_the_cpu_flags():
-    from training.train import cpu_has_bfloat16
+    from training.cpu import cpu_has_bfloat16
 
     epyc_zen4 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n"
     xeon_amx = "flags\t\t: fpu avx2 avx512f amx_bf16 amx_tile\n"

@@ -9,7 +9,6 @@ from captioning.search import CompiledBeamSearch, CompiledDecoder
 from tiny_trainer import TRAIN, VAL, tiny_trainer
 
 
-
 def test_epochs_are_scored_by_the_bundles_beam_search(tmp_path):
     trainer = tiny_trainer(epochs=1, select_beam=2, length_penalty=1.5, learning_rate=1e-2, min_word_count=1)
     result = trainer.fit(TRAIN, VAL, tmp_path / "run", "tiny-beam")

@@ -10,7 +10,6 @@ from captioning.bundle import WEIGHTS_FILE, load_decoder_weights
 from tiny_trainer import TRAIN, VAL, tiny_trainer
 
 
-
 def train_steps(trainer, count: int) -> None:
     tokens = np.array([trainer.vocab.encode("a dog runs on the grass")] * 2, np.int32)
     for _ in range(count):
