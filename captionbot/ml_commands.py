@@ -35,7 +35,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--learning-rate", type=float, default=5e-4)
     train.add_argument("--patience", type=int, default=3)
-    train.add_argument("--seed", type=int, default=1, help="seeds the batch order and the SCST photo order and caption draws (weight init and dropout stay unseeded)")
+    train.add_argument("--seed", type=int, default=1, help="seeds weight init, dropout, the mirror draws, the batch order and the SCST photo order and caption draws")
     train.add_argument("--select-beam", type=int, default=1, help="score and select epochs on val with this beam width (1: greedy), with --length-penalty and blocking")
     train.add_argument("--train-limit", type=int, help="use only the first N train images (smoke runs)")
     train.add_argument("--val-limit", type=int, help="use only the first N val images")

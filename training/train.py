@@ -104,6 +104,9 @@ class Trainer:
         if config.bfloat16 and not cpu_has_bfloat16():
             log.warning("this CPU has no bfloat16 instructions (AVX512-BF16 or AMX): bfloat16 is emulated and slower than float32 here")
         policy = "mixed_bfloat16" if config.bfloat16 else "float32"
+        # one seed for weight init, dropout and the mirror draws (Python, NumPy, TensorFlow and Keras):
+        # the same command on the same machine trains the same model
+        keras.utils.set_random_seed(config.seed)
         if decoder is None or decoder.dtype_policy.name != policy:  # a given decoder is reused when its precision fits
             self.decoder = AttentionDecoder(decoder.config if decoder else DecoderConfig(len(vocab), channels, grid_cells, **config.decoder), policy)
             self.decoder.build_all()
