@@ -1,8 +1,9 @@
 """One cross-entropy training step of the real decoder in float32 and in bfloat16, on this CPU.
 
 Whether `captionbot train --bfloat16` pays off depends on the CPU, and its flags do not say:
-bfloat16 was faster on an AVX-512 AMD EPYC, slower on an Intel Xeon that also lists AVX512-BF16
-(no AMX), and emulated (slower) on an AVX2-only EPYC. Run this before a long training run.
+bfloat16 was faster on an AVX-512 AMD EPYC and a little faster on an Intel Xeon with AMX, slower
+on an Intel Xeon that lists AVX512-BF16 but no AMX, and emulated (slower) on an AVX2-only EPYC.
+Run this before a long training run.
 
 Run: python benchmarks/training_step.py [--batch 64] [--tokens 16] [--steps 8]
 Merges this CPU's result into benchmarks/results/training_step.json (one entry per CPU name and flags).
