@@ -121,7 +121,9 @@ class Trainer:
         self.features = tf.Variable(features, trainable=False, dtype=tf.float16)
         del features
         self.compiled = CompiledDecoder(self.decoder)
-        self.sampler = CompiledSampler(self.compiled, vocab.start_id, vocab.end_id, self.decoder.config.max_words)
+        # SCST samples no longer than the captions it trains on (max_words), so a caption's reward and
+        # its policy-gradient step see the same words
+        self.sampler = CompiledSampler(self.compiled, vocab.start_id, vocab.end_id, min(config.max_words, self.decoder.config.max_words))
         self.optimizer: keras.optimizers.Optimizer | None = None
         self._train_step = None
         self._beam_search: CompiledBeamSearch | None = None  # built on first use with select_beam > 1
@@ -329,15 +331,16 @@ class Trainer:
                 rows = tf.constant(self.self_critical_rows(chunk, rng), tf.int32)
                 grid = tf.cast(tf.gather(self.features, rows), tf.float32)
                 samples = self.sampler(grid, seed=(c.seed + epoch) * 100_000 + batch)
+                words = [s.ids[: c.max_words] for s in samples]  # one that never ended is cut where training cuts
                 keys = np.repeat(chunk, c.scst_samples)
-                rewards = np.array([cider.score(k, self.vocab.decode(s.ids)) for k, s in zip(keys, samples)]).reshape(-1, c.scst_samples)
+                rewards = np.array([cider.score(k, self.vocab.decode(ids)) for k, ids in zip(keys, words)]).reshape(-1, c.scst_samples)
                 baseline = (rewards.sum(axis=1, keepdims=True) - rewards) / (c.scst_samples - 1)
                 advantages = (rewards - baseline).reshape(-1).astype(np.float32)
-                longest = min(max(len(s.ids) for s in samples) + 2, c.max_words + 2)
+                longest = max(len(ids) for ids in words) + 2
                 length = min(b for b in BUCKET_BOUNDARIES + [64] if b >= longest)  # one trace per bucket
                 tokens = np.zeros((len(samples), length), np.int32)
-                for i, s in enumerate(samples):
-                    seq = [self.vocab.start_id, *s.ids[: c.max_words], self.vocab.end_id]
+                for i, ids in enumerate(words):
+                    seq = [self.vocab.start_id, *ids, self.vocab.end_id]
                     tokens[i, : len(seq)] = seq
                 self._train_step(rows, tf.constant(tokens), tf.constant(advantages))
                 rewards_seen.append(rewards.mean())

@@ -32,8 +32,7 @@ def test_the_self_critical_step_ignores_dropout():
     identical models given the same step end with identical weights, whatever dropout would draw."""
     weights = []
     for seed in (1, 2):
-        tf.keras.utils.set_random_seed(seed)
-        trainer = tiny_trainer()
+        trainer = tiny_trainer(seed=seed)  # another seed, other dropout draws
         if weights:
             trainer.decoder.set_weights(start)
         start = trainer.decoder.get_weights()
@@ -94,3 +93,12 @@ def test_label_smoothing_changes_cross_entropy_steps_and_not_self_critical_ones(
             weights.append(trainer.decoder.get_weights())
         same = all(np.allclose(a, b, atol=1e-6) for a, b in zip(*weights))
         assert same != should_differ, (self_critical, same)
+
+
+def test_self_critical_samples_are_no_longer_than_the_captions_training_keeps():
+    """The sampler stops where cross-entropy cuts captions (max_words, here 3 words, + one step for
+    <end>), not at the decoder's own longer limit (8), so rewards are given to the words trained on."""
+    trainer = tiny_trainer(max_words=3)
+    grid = tf.cast(tf.gather(trainer.features, np.repeat(np.arange(6), 20)), tf.float32)
+    lengths = [len(s.ids) for s in trainer.sampler(grid, seed=0)]
+    assert max(lengths) == 4  # an untrained model rarely ends early: many samples reach the cap
