@@ -36,5 +36,6 @@ def cpu_has_bfloat16(cpuinfo: str | None = None) -> bool:
     """Whether the CPU has bfloat16 instructions (AVX512-BF16 or AMX). Without them TensorFlow
     emulates bfloat16, and a training step is slower than in float32 (measured on an AVX2-only
     AMD EPYC: 1.60 against 1.37 s per step). Having them is not enough: on a Xeon with AVX512-BF16
-    and no AMX a bfloat16 step took 1.4 to 1.5 times the float32 one (benchmarks/training_step.py)."""
+    and no AMX a bfloat16 step took 1.4 to 1.5 times the float32 one, on a Xeon with AMX 0.88 of it
+    (benchmarks/training_step.py)."""
     return any(flag in cpu_flags(cpuinfo) for flag in BFLOAT16_CPU_FLAGS)
