@@ -25,6 +25,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--scst-learning-rate", type=float, default=2e-5)
     train.add_argument("--init-from", type=Path, help="continue from this bundle's weights and vocabulary")
     train.add_argument("--mirror", action="store_true", help="also train on features of the mirrored photos (augmentation)")
+    train.add_argument("--crop-views", type=int, default=0, metavar="N", help="also train on features of N random crops of each train photo (augmentation; each cached once)")
     train.add_argument("--scst-mirror", action="store_true", help="with --mirror, self-critical epochs see half of the photos mirrored too")
     train.add_argument("--label-smoothing", type=float, default=0.0, help="ε of a uniform target mixed into cross-entropy (regulariser)")
     train.add_argument("--bfloat16", action="store_true", help="compute in bfloat16 over float32 weights: faster on some CPUs with AVX512-BF16 (an AVX-512 EPYC), slower on others (a Xeon without AMX) and when emulated (a warning says when the CPU lacks the instructions); benchmarks/training_step.py measures it")
@@ -60,6 +61,7 @@ def run_train(args: argparse.Namespace) -> int:
         select_beam=args.select_beam,
         seed=args.seed,
         mirror_augment=args.mirror,
+        crop_views=args.crop_views,
         scst_mirror=args.scst_mirror,
         label_smoothing=args.label_smoothing,
         bfloat16=args.bfloat16,

@@ -7,15 +7,17 @@ stopped. New images (feedback photos) are appended by building a new cache that 
 from __future__ import annotations
 
 import json
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
 from captioning.encoders import ImageEncoder
-from captioning.images import load_image_array
+from captioning.images import load_image_array, resize_for_encoder
 
 
 @dataclass
@@ -43,12 +45,45 @@ class MirroredEncoder:
         return self.inner.encode(np.ascontiguousarray(images[:, :, ::-1]))
 
 
+class CroppedEncoder:
+    """An encoder that sees a random crop of every image (70-90 % of each side, anywhere in the
+    photo, mirrored half of the time), scaled back to the encoder's input: one more view of each
+    training photo for augmentation. Photos are loaded larger than the encoder's input so that a
+    crop is scaled up by little. The crop of an image follows from its pixels and the view number
+    alone, so a resumed or rebuilt cache holds the same crops."""
+
+    LOAD_SCALE = 1.25  # load at 1.25× the input size: an 80 % crop is then the input size
+
+    def __init__(self, encoder: ImageEncoder, view: int, scale: tuple[float, float] = (0.7, 0.9)) -> None:
+        self.inner = encoder
+        self.view = view
+        self.scale = scale
+        self.spec = encoder.spec
+        self.grid_size = encoder.grid_size
+        self.input_size = round(encoder.input_size * self.LOAD_SCALE)
+        self.name = f"{encoder.name}-crop{view}"
+
+    def crop(self, image: np.ndarray) -> np.ndarray:
+        """One photo's crop for this view, (input, input, 3) uint8."""
+        rng = np.random.default_rng([self.view, zlib.crc32(image.tobytes())])
+        height, width = image.shape[:2]
+        h, w = (round(side * rng.uniform(*self.scale)) for side in (height, width))
+        top, left = rng.integers(0, height - h + 1), rng.integers(0, width - w + 1)
+        patch = image[top : top + h, left : left + w]
+        if rng.random() < 0.5:
+            patch = patch[:, ::-1]
+        return resize_for_encoder(Image.fromarray(np.ascontiguousarray(patch)), self.inner.input_size)
+
+    def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.inner.encode(np.stack([self.crop(image) for image in images]))
+
+
 def cache_dir_for(root: Path, encoder_name: str) -> Path:
     return Path(root) / encoder_name
 
 
 def build_feature_cache(
-    encoder: ImageEncoder | MirroredEncoder,
+    encoder: ImageEncoder | MirroredEncoder | CroppedEncoder,
     images: dict[str, Path],
     cache_dir: Path,
     batch_size: int = 32,
@@ -87,7 +122,7 @@ def build_feature_cache(
     return FeatureCache(names, np.load(grid_path, mmap_mode="r"))
 
 
-def _grown_cache(encoder: ImageEncoder | MirroredEncoder, cache_dir: Path, old_names: list[str], names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _grown_cache(encoder: ImageEncoder | MirroredEncoder | CroppedEncoder, cache_dir: Path, old_names: list[str], names: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """A new cache file holding `names`, with the rows of `old_names` copied over (marked done)."""
     cells = encoder.grid_size[0] * encoder.grid_size[1]
     tmp_path = cache_dir / "grid.tmp.npy"

@@ -7,7 +7,7 @@ from pathlib import Path
 from captioning.bundle import load_decoder
 from captioning.encoders import build_encoder
 from captioning.text import Vocabulary
-from training.features import MirroredEncoder, build_feature_cache, cache_dir_for
+from training.features import CroppedEncoder, MirroredEncoder, build_feature_cache, cache_dir_for
 from training.flickr8k import load_flickr8k
 from training.train import ProgressCallback, TrainConfig, Trainer, TrainResult
 
@@ -52,5 +52,9 @@ def train_on_flickr8k(
     mirrored = None
     if config.mirror_augment:  # only train photos are ever seen mirrored
         mirrored = build_feature_cache(MirroredEncoder(encoder), train_paths, cache_dir_for(features_root, f"{config.encoder}-mirrored"))
-    trainer = Trainer(config, vocab, cache, decoder, mirrored)
+    crops = [  # only train photos are ever seen cropped
+        build_feature_cache(CroppedEncoder(encoder, view), train_paths, cache_dir_for(features_root, f"{config.encoder}-crop{view}"))
+        for view in range(1, config.crop_views + 1)
+    ]
+    trainer = Trainer(config, vocab, cache, decoder, mirrored, crops)
     return trainer.fit(train, val, out_dir, version, training_info=info, on_progress=on_progress)

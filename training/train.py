@@ -49,6 +49,7 @@ class TrainConfig:
     select_on: str = "CIDEr"  # or "BLEU-4"
     select_beam: int = 1  # the val search that scores each epoch: 1 greedy, else beam search with the bundle's α and blocking
     mirror_augment: bool = False  # half of the cross-entropy examples see the mirrored photo's features
+    crop_views: int = 0  # cached random-crop views of each train photo that cross-entropy examples may see
     scst_mirror: bool = False  # with mirror_augment, SCST sees half of the photos mirrored too (measured: no better)
     label_smoothing: float = 0.0  # ε of a uniform target mixed into cross-entropy (not SCST)
     bfloat16: bool = False  # compute in bfloat16 over float32 weights: faster on some CPUs with AVX512-BF16 or AMX, not all (benchmarks/training_step.py)
@@ -75,16 +76,24 @@ class TrainResult:
     best_scores: dict
 
 
-def with_mirrored_rows(cache: FeatureCache, mirrored: FeatureCache) -> np.ndarray:
-    """The cache's grid followed by the mirrored grid in the same row order; a photo the mirrored
-    cache lacks (e.g. a val photo) repeats its own features."""
-    position = {name: i for i, name in enumerate(mirrored.names)}
+def with_view_rows(cache: FeatureCache, views: list[FeatureCache]) -> np.ndarray:
+    """The cache's grid followed by each view's grid (mirrored, cropped) in the same row order, so
+    view k of row i is row i + k·N; a photo a view lacks (e.g. a val photo) repeats its own features."""
     count = len(cache.names)
-    grid = np.empty((2 * count, *cache.grid.shape[1:]), np.float16)
+    grid = np.empty(((1 + len(views)) * count, *cache.grid.shape[1:]), np.float16)
     grid[:count] = cache.grid
-    for row, name in enumerate(cache.names):
-        grid[count + row] = mirrored.grid[position[name]] if name in position else cache.grid[row]
+    for k, view in enumerate(views, start=1):
+        position = {name: i for i, name in enumerate(view.names)}
+        for row, name in enumerate(cache.names):
+            grid[k * count + row] = view.grid[position[name]] if name in position else cache.grid[row]
     return grid
+
+
+def draw_views(rows: tf.Tensor, view_count: int, view_offset: int) -> tf.Tensor:
+    """Each example's feature row: the photo itself or one of its `view_count` views (mirrored,
+    cropped), uniformly at random; view k of row i is row i + k·view_offset (`with_view_rows`)."""
+    view = tf.random.uniform(tf.shape(rows), 0, view_count + 1, dtype=rows.dtype)
+    return rows + view * view_offset
 
 
 class Trainer:
@@ -95,8 +104,10 @@ class Trainer:
         cache: FeatureCache,
         decoder: AttentionDecoder | None = None,
         mirrored: FeatureCache | None = None,
+        crops: list[FeatureCache] | tuple[FeatureCache, ...] = (),
     ):
-        """`mirrored` (features of the mirrored photos) turns on augmentation in cross-entropy steps."""
+        """`mirrored` (features of the mirrored photos) and `crops` (features of cropped views) turn on
+        augmentation: each cross-entropy example sees the photo or one of these views, at random."""
         self.config = config
         self.vocab = vocab
         self.cache = cache
@@ -115,9 +126,12 @@ class Trainer:
         else:
             self.decoder = decoder
         self.grid_array = np.asarray(cache.grid)  # in memory: batches are gathered many times
-        # rows [0, N) are the photos, rows [N, 2N) their mirrored views (when given)
-        self.mirror_offset = len(cache.names) if mirrored is not None else 0
-        features = self.grid_array if mirrored is None else with_mirrored_rows(cache, mirrored)
+        # rows [0, N) are the photos, rows [kN, (k+1)N) their k-th view: mirrored first (when given), then the crops
+        views = ([mirrored] if mirrored is not None else []) + list(crops)
+        self.view_count = len(views)
+        self.view_offset = len(cache.names)
+        self.mirror_offset = self.view_offset if mirrored is not None else 0
+        features = with_view_rows(cache, views) if views else self.grid_array
         self.features = tf.Variable(features, trainable=False, dtype=tf.float16)
         del features
         self.compiled = CompiledDecoder(self.decoder)
@@ -145,14 +159,14 @@ class Trainer:
         self.optimizer.build(self.decoder.trainable_variables)
         penalty_weight = 0.0 if self_critical else self.decoder.config.attention_regularization
 
-        mirror_offset = 0 if self_critical else self.mirror_offset
+        view_count = 0 if self_critical else self.view_count
+        view_offset = self.view_offset
         logit_bias = tf.constant(never_generated_bias(self.decoder.config.vocab_size)) if self_critical else None
         label_smoothing = 0.0 if self_critical else self.config.label_smoothing
 
         def train_step(rows, tokens, weights):
-            if mirror_offset:  # each example sees the photo or its mirror image, at random
-                mirror = tf.random.uniform(tf.shape(rows)) < 0.5
-                rows = tf.where(mirror, rows + mirror_offset, rows)
+            if view_count:
+                rows = draw_views(rows, view_count, view_offset)
             grid = tf.cast(tf.gather(self.features, rows), tf.float32)
             with tf.GradientTape() as tape:
                 loss, nll, penalty = self.decoder.sequence_loss(

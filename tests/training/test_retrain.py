@@ -80,6 +80,8 @@ def test_corrections_reach_the_model_and_the_new_version_is_registered_and_promo
     assert {"scarlet", "tile", "snow"} <= set(counts["new_words"])
     assert report["metrics"]["feedback_heldout"]["images"] == 2 and report["metrics"]["val"]["images"] == 9
     assert any(e["event"] == "epoch" for e in events) and any(e["event"] == "features" for e in events)
+    # epochs are selected by the search promotion compares with, not by greedy search
+    assert report["search"] == "beam 3" and {r["val_search"] for r in report["history"]} == {"beam3"}
     with session_scope(session_factory) as session:
         model = get_model_version(session, report["version"])
         assert model.status is ModelStatus.active and model.parent_version == "squares-base"
