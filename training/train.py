@@ -48,7 +48,7 @@ class TrainConfig:
     patience: int = 3  # epochs without a better val score before stopping
     select_on: str = "CIDEr"  # or "BLEU-4"
     select_beam: int = 1  # the val search that scores each epoch: 1 greedy, else beam search with the bundle's α and blocking
-    mirror_augment: bool = False  # half of the cross-entropy examples see the mirrored photo's features
+    mirror_augment: bool = False  # cross-entropy examples may see the mirrored photo's features (half of them, without crop views)
     crop_views: int = 0  # cached random-crop views of each train photo that cross-entropy examples may see
     scst_mirror: bool = False  # with mirror_augment, SCST sees half of the photos mirrored too (measured: no better)
     label_smoothing: float = 0.0  # ε of a uniform target mixed into cross-entropy (not SCST)
