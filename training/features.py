@@ -30,38 +30,41 @@ class FeatureCache:
         return np.array([index[name] for name in names], dtype=np.int64)
 
 
-class MirroredEncoder:
-    """An encoder that sees every image mirrored left to right: a second view of each training
-    photo for augmentation (a mirrored photo keeps its captions; "left" and "right" are rare)."""
+class ViewEncoder:
+    """An encoder that sees each image transformed (another view of a training photo, for
+    augmentation) and has a cache of its own, named after the inner encoder and the view."""
 
-    def __init__(self, encoder: ImageEncoder) -> None:
+    def __init__(self, encoder: ImageEncoder, view_name: str, input_size: int | None = None) -> None:
         self.inner = encoder
         self.spec = encoder.spec
         self.grid_size = encoder.grid_size
-        self.input_size = encoder.input_size
-        self.name = f"{encoder.name}-mirrored"
+        self.input_size = input_size or encoder.input_size  # the size images are loaded at
+        self.name = f"{encoder.name}-{view_name}"
+
+
+class MirroredEncoder(ViewEncoder):
+    """Every image mirrored left to right (a mirrored photo keeps its captions; "left" and "right"
+    are rare)."""
+
+    def __init__(self, encoder: ImageEncoder) -> None:
+        super().__init__(encoder, "mirrored")
 
     def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.inner.encode(np.ascontiguousarray(images[:, :, ::-1]))
 
 
-class CroppedEncoder:
-    """An encoder that sees a random crop of every image (70-90 % of each side, anywhere in the
-    photo, mirrored half of the time), scaled back to the encoder's input: one more view of each
-    training photo for augmentation. Photos are loaded larger than the encoder's input so that a
-    crop is scaled up by little. The crop of an image follows from its pixels and the view number
-    alone, so a resumed or rebuilt cache holds the same crops."""
+class CroppedEncoder(ViewEncoder):
+    """A random crop of every image (70-90 % of each side, anywhere in the photo, mirrored half of
+    the time), scaled back to the encoder's input. Photos are loaded larger than the encoder's
+    input so that a crop is scaled up by little. The crop of an image follows from its pixels and
+    the view number alone, so a resumed or rebuilt cache holds the same crops."""
 
     LOAD_SCALE = 1.25  # load at 1.25× the input size: an 80 % crop is then the input size
 
     def __init__(self, encoder: ImageEncoder, view: int, scale: tuple[float, float] = (0.7, 0.9)) -> None:
-        self.inner = encoder
+        super().__init__(encoder, f"crop{view}", round(encoder.input_size * self.LOAD_SCALE))
         self.view = view
         self.scale = scale
-        self.spec = encoder.spec
-        self.grid_size = encoder.grid_size
-        self.input_size = round(encoder.input_size * self.LOAD_SCALE)
-        self.name = f"{encoder.name}-crop{view}"
 
     def crop(self, image: np.ndarray) -> np.ndarray:
         """One photo's crop for this view, (input, input, 3) uint8."""
@@ -83,7 +86,7 @@ def cache_dir_for(root: Path, encoder_name: str) -> Path:
 
 
 def build_feature_cache(
-    encoder: ImageEncoder | MirroredEncoder | CroppedEncoder,
+    encoder: ImageEncoder | ViewEncoder,
     images: dict[str, Path],
     cache_dir: Path,
     batch_size: int = 32,
@@ -122,7 +125,7 @@ def build_feature_cache(
     return FeatureCache(names, np.load(grid_path, mmap_mode="r"))
 
 
-def _grown_cache(encoder: ImageEncoder | MirroredEncoder | CroppedEncoder, cache_dir: Path, old_names: list[str], names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _grown_cache(encoder: ImageEncoder | ViewEncoder, cache_dir: Path, old_names: list[str], names: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """A new cache file holding `names`, with the rows of `old_names` copied over (marked done)."""
     cells = encoder.grid_size[0] * encoder.grid_size[1]
     tmp_path = cache_dir / "grid.tmp.npy"

@@ -84,8 +84,11 @@ def with_view_rows(cache: FeatureCache, views: list[FeatureCache]) -> np.ndarray
     grid[:count] = cache.grid
     for k, view in enumerate(views, start=1):
         position = {name: i for i, name in enumerate(view.names)}
-        for row, name in enumerate(cache.names):
-            grid[k * count + row] = view.grid[position[name]] if name in position else cache.grid[row]
+        source = np.array([position.get(name, -1) for name in cache.names])
+        has_view = source >= 0
+        block = grid[k * count : (k + 1) * count]
+        block[has_view] = view.grid[source[has_view]]
+        block[~has_view] = grid[:count][~has_view]
     return grid
 
 
