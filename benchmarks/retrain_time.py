@@ -11,8 +11,14 @@ The switch: a CaptionerHolder (what a ModelWorker uses) captions a photo per "jo
 new version is activated mid-way; every job's latency and model version are recorded until the
 new version has served for a while. Failed jobs are counted (there should be none).
 
+A new kind of photo (`--new-kind N`): the first N feedback photos are turned into pencil sketches,
+which Flickr8k lacks (no caption of it says "sketch"), and corrected with one phrasing: "a pencil
+sketch of " + one of the photo's captions. After retraining, 100 val photos turned into sketches
+the same way (new photos, never trained on) are captioned by the active and the new model, and the
+share of captions that use the phrasing is reported: what users taught, carried over to new photos.
+
 Full run (about half an hour; the Flickr8k feature cache of the active model's encoder is reused):
-    python benchmarks/retrain_time.py --feedback 1000
+    python benchmarks/retrain_time.py --feedback 1000 --new-kind 300
 Quick check of the script:
     python benchmarks/retrain_time.py --feedback 40 --train-limit 300 --val-limit 100 --epochs 1
 Writes benchmarks/results/retrain_time.json.
@@ -30,11 +36,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter, ImageOps
 
 from captionbot.settings import Settings, get_settings
 from store.db import make_engine, make_session_factory, session_scope
 from store.models import Base
+from training.cpu import cpu_flags, cpu_model
 
 
 def feedback_photo(path: Path, seed: int) -> bytes:
@@ -52,8 +59,29 @@ def feedback_photo(path: Path, seed: int) -> bytes:
         return buffer.getvalue()
 
 
-def add_feedback(settings: Settings, count: int) -> dict[str, int]:
-    """`count` photos with captions, corrections and 👍 ratings, through the store and media store."""
+NEW_KIND_PHRASE = "pencil sketch"
+TRANSFER_PHOTOS = 100
+
+
+def pencil_sketch(photo: bytes) -> bytes:
+    """A photo redrawn as a pencil sketch (greyscale colour-dodge of its blurred negative)."""
+    with Image.open(io.BytesIO(photo)) as image:
+        grey = ImageOps.grayscale(image)
+    blurred = np.asarray(ImageOps.invert(grey).filter(ImageFilter.GaussianBlur(6)), np.float32)
+    sketch = np.clip(np.asarray(grey, np.float32) * 255.0 / np.maximum(255.0 - blurred, 1.0), 0, 255)
+    buffer = io.BytesIO()
+    Image.fromarray(sketch.astype(np.uint8)).convert("RGB").save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def sketch_correction(reference: str) -> str:
+    """The one phrasing every sketch's correction uses."""
+    return f"a {NEW_KIND_PHRASE} of " + reference.strip().rstrip(" .").lower()
+
+
+def add_feedback(settings: Settings, count: int, new_kind: int = 0) -> dict[str, int]:
+    """`count` photos with captions, corrections and 👍 ratings, through the store and media store;
+    the first `new_kind` of them are pencil sketches corrected with one phrasing (and never 👍)."""
     from store.queries import add_correction, create_request, record_caption, set_rating
     from training.flickr8k import _read_captions
     from worker.media import MediaStore
@@ -70,17 +98,35 @@ def add_feedback(settings: Settings, count: int) -> dict[str, int]:
     with session_scope(factory) as session:
         for i, name in enumerate(sources):
             refs = captions[name]
-            stored = media.store(feedback_photo(image_dir / name, i))
+            sketch = i < new_kind
+            photo = feedback_photo(image_dir / name, i)
+            stored = media.store(pencil_sketch(photo) if sketch else photo)
             user = 1_000_000 + i % 50
             request = create_request(session, user_id=user, chat_id=user, message_id=i + 1, file_id=f"f{i}", file_unique_id=f"u{i}", file_size=None)
             caption = record_caption(session, request.id, text=refs[1], model_version="benchmark", beam=3, latency_ms=100.0,
                                      media_path=str(stored.path), media_sha256=stored.sha256)
-            add_correction(session, caption.id, user, refs[0])
-            if i % 4 == 0:
+            add_correction(session, caption.id, user, sketch_correction(refs[0]) if sketch else refs[0])
+            if i % 4 == 0 and not sketch:
                 set_rating(session, caption.id, user + 1, "up")
                 upvotes += 1
     engine.dispose()
-    return {"photos": len(sources), "corrections": len(sources), "upvotes": upvotes}
+    return {"photos": len(sources), "corrections": len(sources), "upvotes": upvotes, "new_kind_photos": min(new_kind, len(sources))}
+
+
+def measure_transfer(settings: Settings, report: dict) -> dict:
+    """Share of new sketches (val photos, never trained on) whose caption uses the taught phrasing,
+    for the active model and the new one."""
+    from captioning.captioner import Captioner
+    from training.pipeline import flickr8k_captions
+
+    _, val_paths = flickr8k_captions(settings.flickr8k_dir, "val", TRANSFER_PHOTOS)
+    photos = [pencil_sketch(feedback_photo(path, 10_000 + i)) for i, path in enumerate(val_paths[n] for n in sorted(val_paths))]
+    result: dict = {"photos": len(photos), "phrase": NEW_KIND_PHRASE}
+    for label, bundle in (("active", report["active_bundle"]), ("new", report["bundle"])):
+        captions = [c.text for c in Captioner.load(bundle).caption(photos, beam=settings.caption_beam)]
+        result[f"{label}_share"] = round(sum(NEW_KIND_PHRASE in c for c in captions) / len(captions), 3)
+        result[f"{label}_examples"] = captions[:5]
+    return result
 
 
 def measure_switch(settings: Settings, old_version: str, new_version: str, restore: str, photo: bytes, jobs_after: int = 20) -> dict:
@@ -143,6 +189,7 @@ def main() -> None:
     settings = get_settings()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--feedback", type=int, default=1000, help="feedback photos (default 1000)")
+    parser.add_argument("--new-kind", type=int, default=0, help="of them, this many pencil sketches with one new phrasing (default 0)")
     parser.add_argument("--train-limit", type=int, help="first N Flickr8k train images (default: all 6,000)")
     parser.add_argument("--val-limit", type=int, help="first N Flickr8k val images (default: all 1,000)")
     parser.add_argument("--epochs", type=int, help="default: RETRAIN_EPOCHS")
@@ -161,7 +208,7 @@ def main() -> None:
     engine = make_engine(settings.resolved_database_url)
     Base.metadata.create_all(engine)
     engine.dispose()
-    prepared = add_feedback(settings, args.feedback)
+    prepared = add_feedback(settings, args.feedback, args.new_kind)
 
     from training.promotion import describe_progress
     from training.retrain import RetrainOptions, retrain
@@ -173,18 +220,22 @@ def main() -> None:
     total = time.perf_counter() - started
     photo = (settings.flickr8k_dir / "images" / sorted((settings.flickr8k_dir / "images").iterdir())[0].name).read_bytes()
     restore = report["version"] if report["promoted"] else report["parent_version"]
+    transfer = measure_transfer(settings, report) if args.new_kind else None
     switch = measure_switch(settings, report["parent_version"], report["version"], restore, photo)
     result = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "cpu": cpu_model(), "avx512": any(f.startswith("avx512") for f in cpu_flags()),
+                    "python": platform.python_version()},
         "command": "python benchmarks/retrain_time.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and k in ("feedback", "train_limit", "val_limit", "epochs")),
+            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and k in ("feedback", "new_kind", "train_limit", "val_limit", "epochs")),
         "feedback": prepared, "options": vars(options), "retrain_seconds": round(total, 1), "stage_seconds": report["seconds"],
         "data_counts": report["data_counts"], "promoted": report["promoted"], "decision": report["decision"],
-        "val": report["metrics"]["val"], "active_val": report["active_metrics"]["val"], "switch": switch,
+        "val": report["metrics"]["val"], "active_val": report["active_metrics"]["val"],
+        "feedback_heldout": report["metrics"]["feedback_heldout"], "active_feedback_heldout": report["active_metrics"]["feedback_heldout"],
+        "history": report["history"], "transfer": transfer, "switch": switch,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print(json.dumps({k: result[k] for k in ("retrain_seconds", "stage_seconds", "promoted", "switch")}, indent=2))
+    print(json.dumps({k: result[k] for k in ("retrain_seconds", "stage_seconds", "promoted", "decision", "transfer", "switch")}, indent=2))
 
 
 if __name__ == "__main__":

@@ -52,8 +52,13 @@ class Settings(BaseSettings):
 
     # Retraining (training.retrain): fine-tune the active model on Flickr8k train + feedback.
     features_dir: Path | None = None  # feature caches, one folder per encoder; default data_dir/features
-    retrain_epochs: int = 3
-    retrain_learning_rate: float = 1e-4  # fine-tuning: a fifth of the from-scratch rate
+    retrain_epochs: int = 1  # cross-entropy warm-up epochs of the corrections' new words (from scratch: of the decoder)
+    retrain_learning_rate: float = 1e-3
+    retrain_scst_epochs: int = 2  # self-critical epochs on Flickr8k train + feedback (CIDEr-D reward)
+    retrain_scst_learning_rate: float = 1e-5
+    retrain_scst_flickr8k_images: int | None = 2000  # Flickr8k train photos per self-critical epoch (unset: all)
+    retrain_feedback_repeats: int = 3  # each feedback example is drawn this often per epoch
+    retrain_replay_images: int = 500  # Flickr8k train photos beside the feedback in the warm-up
     retrain_batch_size: int = 64
     retrain_patience: int = 2
     retrain_from_scratch: bool = False  # a new decoder (same sizes) instead of the active one's weights

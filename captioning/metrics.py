@@ -64,13 +64,22 @@ def _ngrams(words: Sequence[str], n: int = 4) -> Counter:
 class CiderD:
     """CIDEr-D (n = 1..4, σ = 6, clipped counts, ×10) with corpus document frequencies."""
 
-    def __init__(self, corpus: Mapping[str, Sequence[Sequence[str]]], n: int = 4, sigma: float = 6.0) -> None:
+    def __init__(
+        self,
+        corpus: Mapping[str, Sequence[Sequence[str]]],
+        n: int = 4,
+        sigma: float = 6.0,
+        references: Mapping[str, Sequence[Sequence[str]]] | None = None,
+    ) -> None:
+        """Document frequencies from `corpus`; references are cached for the images of `corpus` and of
+        `references` (images that may be scored without counting towards the frequencies)."""
         self.n, self.sigma = n, sigma
         self.document_frequency: Counter = Counter()
         for refs in corpus.values():
             self.document_frequency.update({gram for ref in refs for gram in _ngrams(ref, n)})
         self.log_corpus_size = math.log(float(len(corpus)))
-        self._references = {key: [self._vector(ref) for ref in refs] for key, refs in corpus.items()}
+        every = {**corpus, **(references or {})}
+        self._references = {key: [self._vector(ref) for ref in refs] for key, refs in every.items()}
 
     def _vector(self, words: Sequence[str]):
         vec = [defaultdict(float) for _ in range(self.n)]

@@ -6,10 +6,14 @@ caller holds the one-run-at-a-time lock. The steps:
 1. register the run as a candidate version "in training" (parent: the active version);
 2. data: Flickr8k train, corrections and 👍 captions (a tenth of the corrected photos held back);
 3. features: Flickr8k's from the cache, feedback photos appended to a feedback cache;
-4. vocabulary grown by the corrections' new words; the active decoder grown to match and
-   fine-tuned (or a new decoder trained from scratch);
-5. both models scored on Flickr8k val and the held-back photos, same search;
-6. the version recorded with its metrics and data counts, and made active in one transaction
+4. vocabulary grown by the corrections' new words; the active decoder grown to match (or a new
+   decoder trained from scratch);
+5. a short cross-entropy warm-up on the feedback (repeated) and a replayed sample of Flickr8k
+   train, so new words and phrasings enter what the model samples; then self-critical training on
+   all of Flickr8k train plus the feedback (repeated), which keeps the self-critical gain of the
+   shipped recipe that cross-entropy epochs alone undo (training/self_critical.py);
+6. both models scored on Flickr8k val and the held-back photos, same search;
+7. the version recorded with its metrics and data counts, and made active in one transaction
    only if val BLEU-4 and CIDEr are not worse than the active model's by more than the tolerance.
 
 A run that raises (or is stopped) is marked failed and the active model is untouched.
@@ -46,6 +50,7 @@ from training.finetune import grow_decoder
 from training.pipeline import flickr8k_captions
 from training.plots import plot_training_curves
 from training.promotion import decide_promotion
+from training.self_critical import with_feedback
 from training.train import TrainConfig, Trainer
 
 log = logging.getLogger(__name__)
@@ -59,8 +64,13 @@ class RetrainError(RuntimeError):
 
 @dataclass
 class RetrainOptions:
-    epochs: int = 3
-    learning_rate: float = 1e-4
+    epochs: int = 1  # warm-up epochs of the new words (from scratch: cross-entropy epochs of the whole decoder)
+    learning_rate: float = 1e-3
+    scst_epochs: int = 2
+    scst_learning_rate: float = 1e-5
+    scst_flickr8k_images: int | None = 2000  # Flickr8k train photos per self-critical epoch, drawn anew each epoch (None: all)
+    feedback_repeats: int = 3  # each feedback example is drawn this often per epoch (both stages)
+    replay_images: int = 500  # Flickr8k train photos beside the feedback in the warm-up (new words learn where they don't belong)
     batch_size: int = 64
     patience: int = 2
     from_scratch: bool = False
@@ -182,16 +192,24 @@ class RetrainRun:
         del flickr_cache
 
         vocab, decoder, new_words = self.starting_point(active, train, feedback)
+        # Fine-tuning warms up only the new words' rows (the rest of the decoder keeps what its
+        # self-critical training earned; cross-entropy epochs of the whole decoder undo it) and
+        # skips the warm-up when there are none; from scratch, cross-entropy trains everything.
+        warmup_epochs = o.epochs if o.from_scratch or new_words else 0
+        only_words = None if o.from_scratch else [vocab.index[w] for w in new_words]
         config = TrainConfig(
-            encoder=active.encoder.name, epochs=o.epochs, batch_size=o.batch_size, learning_rate=o.learning_rate,
+            encoder=active.encoder.name, epochs=warmup_epochs, xe_only_words=only_words, batch_size=o.batch_size, learning_rate=o.learning_rate,
             min_learning_rate=o.learning_rate / 10, patience=o.patience, length_penalty=active.config.length_penalty,
-            block_repeats=active.config.block_repeats, select_beam=o.beam,
-            decoder=_decoder_sizes(active),
+            block_repeats=active.config.block_repeats, select_beam=o.beam, scst_epochs=o.scst_epochs,
+            scst_learning_rate=o.scst_learning_rate, decoder=_decoder_sizes(active),
         )
+        replay = len(train) if o.from_scratch else o.replay_images
+        warmup, warmup_weights = warmup_data(train, feedback, replay, o.feedback_repeats)
         counts = {
             "flickr8k_train_images": len(train), "flickr8k_train_captions": sum(len(c) for c in train.values()),
             "flickr8k_val_images": len(val), **feedback.counts, "new_words": new_words, "vocab_size": len(vocab),
-            "parent_vocab_size": len(active.vocab),
+            "parent_vocab_size": len(active.vocab), "warmup_flickr8k_images": len(warmup) - len(feedback.train),
+            "feedback_repeats": o.feedback_repeats,
         }
         self.stage("training", f"Training on {len(train)} Flickr8k + {len(feedback.photos)} feedback photos…")
         info = {"data": "flickr8k+feedback", "parent_version": self.parent, "requested_by": self.requested_by,
@@ -201,8 +219,9 @@ class RetrainRun:
         # chosen could be one from before the feedback was learned), by the search that promotion
         # compares with: greedy and beam 3 rank epochs differently (docs/captioning.md).
         selection = {**val, **feedback.heldout}
-        result = trainer.fit({**train, **feedback.train}, selection, self.run_dir / "training", self.version,
-                             weights=feedback.weights, training_info=info, on_progress=self.emit)
+        result = trainer.fit(warmup, selection, self.run_dir / "training", self.version,
+                             weights=warmup_weights, training_info=info, on_progress=self.emit,
+                             self_critical=with_feedback(train, feedback, o.feedback_repeats, None if o.from_scratch else o.scst_flickr8k_images))
         del trainer
         bundle_dir = self.run_dir / "bundle"
         if not result.bundle_dir.exists():
@@ -231,7 +250,7 @@ class RetrainRun:
             "status": "active" if decision.promote else "candidate",
             "metrics": metrics, "active_metrics": active_metrics, "tolerance": tolerance,
             "search": f"beam {o.beam}", "mode": info["mode"], "data_counts": counts,
-            "history": result.history, "bundle": str(bundle_dir), "curves_png": str(curves), "seconds": self.seconds,
+            "history": result.history, "bundle": str(bundle_dir), "active_bundle": str(self.parent_path), "curves_png": str(curves), "seconds": self.seconds,
         }
 
     def flickr8k_features(self, active: Captioner, paths: dict[str, Path]) -> FeatureCache:
@@ -287,6 +306,18 @@ class RetrainRun:
             result = score_captions(references, captions)
             scores[split] = {k: v for k, v in result.items() if k.startswith(("BLEU", "CIDEr")) or k in ("images", "tokenizer")}
         return scores
+
+
+def warmup_data(
+    train: dict[str, list[str]], feedback: FeedbackData, replay_images: int, repeats: int, seed: int = 0
+) -> tuple[dict[str, list[str]], dict[str, float]]:
+    """Cross-entropy warm-up data: the feedback, weighted × `repeats`, beside a fixed random sample of
+    `replay_images` Flickr8k train photos, so new words are learned without forgetting the rest."""
+    names = sorted(train)
+    if replay_images < len(names):
+        names = sorted(np.random.default_rng(seed).choice(names, replay_images, replace=False).tolist())
+    weights = {name: weight * repeats for name, weight in feedback.weights.items()}
+    return {**{n: train[n] for n in names}, **feedback.train}, weights
 
 
 def _decoder_sizes(active: Captioner) -> dict[str, Any]:

@@ -25,10 +25,12 @@ from captioning.bundle import WEIGHTS_FILE, BundleConfig, load_decoder_weights, 
 from captioning.decoder import AttentionDecoder, DecoderConfig
 from captioning.metrics import CiderD, score_captions
 from captioning.search import CompiledBeamSearch, CompiledDecoder, CompiledSampler, greedy_search, never_generated_bias
-from captioning.text import Vocabulary, tokenize
+from captioning.text import Vocabulary
 from training.cpu import cpu_has_bfloat16
 from training.data import BUCKET_BOUNDARIES, CaptionExamples, batched_dataset, make_examples
 from training.features import FeatureCache
+from training.finetune import VOCAB_AXES
+from training.self_critical import SelfCriticalData
 
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[dict], None]
@@ -62,6 +64,7 @@ class TrainConfig:
     ema_momentum: float | None = None  # cross-entropy keeps a moving average of the weights; each epoch the better of it and the raw weights on val may become the bundle
     scst_ema_momentum: float | None = None  # the same for the SCST stage (it takes far fewer steps: use a smaller momentum)
     keep_epoch_weights: bool = False  # also save every epoch's weights to OUT/epochs/ (with averaging, the raw ones too)
+    xe_only_words: list[int] | None = None  # cross-entropy trains only these words' embedding rows and output units (a warm-up for new words; every other weight stays)
     seed: int = 1
     decoder: dict = field(default_factory=dict)  # overrides of DecoderConfig
 
@@ -166,6 +169,8 @@ class Trainer:
         view_offset = self.view_offset
         logit_bias = tf.constant(never_generated_bias(self.decoder.config.vocab_size)) if self_critical else None
         label_smoothing = 0.0 if self_critical else self.config.label_smoothing
+        only_words = None if self_critical else self.config.xe_only_words
+        variables, masks = self._trained_variables(only_words)
 
         def train_step(rows, tokens, weights):
             if view_count:
@@ -176,11 +181,31 @@ class Trainer:
                     grid, tokens, weights, training=not self_critical, logit_bias=logit_bias, label_smoothing=label_smoothing
                 )
                 total = loss + penalty_weight * penalty
-            variables = self.decoder.trainable_variables
-            self.optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
+            gradients = tape.gradient(total, variables)
+            if masks is not None:
+                gradients = [tf.convert_to_tensor(g) * m for g, m in zip(gradients, masks)]
+            self.optimizer.apply_gradients(zip(gradients, variables))
             return nll, penalty
 
         self._train_step = tf.function(train_step)
+
+    def _trained_variables(self, only_words: list[int] | None) -> tuple[list, list | None]:
+        """All trainable variables, or (for a new-word warm-up) the vocabulary-sized ones with a 0/1
+        gradient mask that lets only `only_words` rows (embedding) and units (output layer) move."""
+        if only_words is None:
+            return self.decoder.trainable_variables, None
+        variables, masks = [], []
+        for variable in self.decoder.trainable_variables:
+            axis = VOCAB_AXES.get(variable.path)
+            if axis is None:
+                continue
+            shape = [1] * len(variable.shape)
+            shape[axis] = variable.shape[axis]
+            mask = np.zeros(shape, np.float32)
+            np.put_along_axis(mask, np.array(only_words).reshape([-1 if i == axis else 1 for i in range(len(shape))]), 1.0, axis)
+            variables.append(variable)
+            masks.append(tf.constant(mask))
+        return variables, masks
 
     @property
     def averaging(self) -> bool:
@@ -236,9 +261,12 @@ class Trainer:
         weights: dict[str, float] | None = None,
         training_info: dict | None = None,
         on_progress: ProgressCallback | None = None,
+        self_critical: SelfCriticalData | None = None,
     ) -> TrainResult:
-        """Cross-entropy epochs, then SCST epochs; the best val epoch is saved as a bundle in out_dir/bundle."""
+        """Cross-entropy epochs on `train`, then SCST epochs (on `self_critical`, by default `train`
+        with its own references); the best val epoch is saved as a bundle in out_dir/bundle."""
         c = self.config
+        self_critical = self_critical or SelfCriticalData(train)
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         examples = make_examples(train, self.cache, self.vocab, c.max_words, weights)
@@ -306,11 +334,12 @@ class Trainer:
                 load_decoder_weights(self.decoder, bundle_dir / WEIGHTS_FILE)
             stale = 0  # SCST gets its own patience; the best score to beat carries over
             images_per_batch = c.scst_images_per_batch
-            self._make_optimizer(c.scst_learning_rate, c.scst_epochs * math.ceil(len(train) / images_per_batch), self_critical=True)
-            cider = CiderD({name: [tokenize(t) for t in caps] for name, caps in train.items()})
+            steps = c.scst_epochs * math.ceil(self_critical.draws_per_epoch / images_per_batch)
+            self._make_optimizer(c.scst_learning_rate, steps, self_critical=True)
+            cider = self_critical.reward()
             for epoch in range(1, c.scst_epochs + 1):
                 started = time.time()
-                reward = self._run_scst_epoch(train, cider, epoch)
+                reward = self._run_scst_epoch(self_critical, cider, epoch)
                 if finish_epoch("scst", c.epochs + epoch, -reward, time.time() - started):
                     break
         return TrainResult(bundle_dir, history, best_scores)
@@ -334,12 +363,12 @@ class Trainer:
             rows = rows + self.mirror_offset * (rng.random(len(rows)) < 0.5)
         return np.repeat(rows, self.config.scst_samples)
 
-    def _run_scst_epoch(self, train: dict[str, list[str]], cider: CiderD, epoch: int) -> float:
-        """Sample k captions per image; advantage = reward − mean reward of the image's other samples."""
+    def _run_scst_epoch(self, data: SelfCriticalData, cider: CiderD, epoch: int) -> float:
+        """Sample k captions per image; advantage = (reward − mean reward of the image's other samples)
+        × the image's weight."""
         c = self.config
         rng = np.random.default_rng(c.seed + epoch)
-        names = list(train)
-        rng.shuffle(names)
+        names = data.epoch_order(rng)
         rewards_seen = []
         batches = range(0, len(names), c.scst_images_per_batch)
         with tqdm(batches, desc=f"epoch {epoch} (scst)", unit="batch", leave=False) as bar:
@@ -352,7 +381,7 @@ class Trainer:
                 keys = np.repeat(chunk, c.scst_samples)
                 rewards = np.array([cider.score(k, self.vocab.decode(ids)) for k, ids in zip(keys, words)]).reshape(-1, c.scst_samples)
                 baseline = (rewards.sum(axis=1, keepdims=True) - rewards) / (c.scst_samples - 1)
-                advantages = (rewards - baseline).reshape(-1).astype(np.float32)
+                advantages = ((rewards - baseline) * data.step_weights(chunk)[:, None]).reshape(-1).astype(np.float32)
                 longest = max(len(ids) for ids in words) + 2
                 length = min(b for b in BUCKET_BOUNDARIES + [64] if b >= longest)  # one trace per bucket
                 tokens = np.zeros((len(samples), length), np.int32)

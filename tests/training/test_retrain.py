@@ -80,7 +80,9 @@ def test_corrections_reach_the_model_and_the_new_version_is_registered_and_promo
     assert {"scarlet", "tile", "snow"} <= set(counts["new_words"])
     assert report["metrics"]["feedback_heldout"]["images"] == 2 and report["metrics"]["val"]["images"] == 9
     assert any(e["event"] == "epoch" for e in events) and any(e["event"] == "features" for e in events)
-    # epochs are selected by the search promotion compares with, not by greedy search
+    # a cross-entropy warm-up, then self-critical epochs; epochs are selected by the search promotion
+    # compares with, not by greedy search
+    assert [r["stage"] for r in report["history"]] == ["xe"] * 8 + ["scst"] * 2
     assert report["search"] == "beam 3" and {r["val_search"] for r in report["history"]} == {"beam3"}
     with session_scope(session_factory) as session:
         model = get_model_version(session, report["version"])

@@ -1,0 +1,103 @@
+"""Self-critical training on feedback: a correction is a reference of its photo in the CIDEr-D
+reward, a 👍 caption a weighted one, 👎 captions never; feedback is drawn `repeats` times an epoch;
+the warm-up replays a fixed sample of Flickr8k; an image's weight scales its policy-gradient step."""
+import numpy as np
+
+from captioning.text import tokenize
+from store.queries import FeedbackExample
+from tiny_trainer import TRAIN, VAL, tiny_trainer
+from training.feedback_data import build_feedback_data
+from training.self_critical import SelfCriticalData, with_feedback
+
+FLICKR = {
+    "dog": ["a dog runs on the grass", "a brown dog runs through a field", "a dog plays outside"],
+    "man": ["a man rides a bike", "a man on a bicycle", "a person riding a bike down the road"],
+    "kids": ["two children play in the water", "kids splash in a pool", "children swim"],
+}
+
+
+def feedback(tmp_path, rows: list[tuple[str, str, str]]):
+    examples = []
+    for i, (sha, text, source) in enumerate(rows):
+        path = tmp_path / f"{sha}.jpg"
+        path.write_bytes(b"\xff\xd8\xff")
+        examples.append(FeedbackExample(str(path), sha, text, source, i))
+    return build_feedback_data(examples, correction_weight=1.0, upvote_weight=0.5, holdout_fraction=0.0)
+
+
+def test_a_correction_rewards_its_phrasing_on_its_photo_and_an_upvote_counts_at_its_weight(tmp_path):
+    data = feedback(tmp_path, [("s1", "a pencil sketch of a dog", "correction"), ("s2", "a pencil sketch of a man", "correction"),
+                               ("u1", "a dog runs on the grass", "upvote")])
+    scst = with_feedback(FLICKR, data, repeats=3)
+    reward = scst.reward()
+
+    taught = reward.score("s1#correction", tokenize("a pencil sketch of a dog"))
+    generic = reward.score("s1#correction", tokenize("a dog runs on the grass"))
+    assert taught > 5 * max(generic, 0.1)
+    # the upvoted caption is a reference of its photo, its step counts half, and Flickr8k photos are unchanged
+    assert reward.score("u1#upvote", tokenize("a dog runs on the grass")) > reward.score("u1#upvote", tokenize("two children swim"))
+    assert list(scst.step_weights(["u1#upvote", "s1#correction", "dog"])) == [0.5, 1.0, 1.0]
+    assert reward.score("dog", tokenize("a dog runs on the grass")) > reward.score("dog", tokenize("a man rides a bike"))
+
+
+def test_document_frequencies_count_corrections_and_not_upvoted_captions(tmp_path):
+    data = feedback(tmp_path, [("s1", "a pencil sketch of a dog", "correction"), ("u1", "a zebra grazes", "upvote")])
+    reward = with_feedback(FLICKR, data, repeats=1).reward()
+
+    frequency = reward.document_frequency
+    assert frequency[("pencil",)] == 1 and frequency[("zebra",)] == 0 and frequency[("dog",)] == 2
+    assert np.isclose(reward.log_corpus_size, np.log(len(FLICKR) + 1))  # three Flickr8k photos + one correction
+
+
+def test_feedback_is_drawn_repeats_times_an_epoch_and_downvoted_captions_never(tmp_path):
+    data = feedback(tmp_path, [("s1", "a pencil sketch of a dog", "correction"), ("u1", "a dog runs", "upvote")])
+    scst = with_feedback(FLICKR, data, repeats=4)
+
+    order = scst.epoch_order(np.random.default_rng(0))
+    assert sorted(set(order)) == sorted([*FLICKR, "s1#correction", "u1#upvote"])
+    assert order.count("s1#correction") == 4 and order.count("u1#upvote") == 4 and order.count("dog") == 1
+    assert scst.draws_per_epoch == len(order) == 3 + 8
+
+
+def test_warmup_replays_a_fixed_sample_of_flickr8k_beside_the_feedback_weighted_by_repeats(tmp_path):
+    from training.retrain import warmup_data
+
+    data = feedback(tmp_path, [("s1", "a pencil sketch of a dog", "correction"), ("u1", "a dog runs", "upvote")])
+    train = {f"img{i}": ["a dog"] for i in range(50)}
+
+    first, weights = warmup_data(train, data, replay_images=10, repeats=3)
+    again, _ = warmup_data(train, data, replay_images=10, repeats=3)
+
+    assert first == again and len([n for n in first if n.startswith("img")]) == 10
+    assert first["s1#correction"] == ["a pencil sketch of a dog"]
+    assert weights == {"s1#correction": 3.0, "u1#upvote": 1.5}
+    everything, _ = warmup_data(train, data, replay_images=len(train), repeats=1)
+    assert len(everything) == len(train) + 2
+
+
+def test_an_image_weighted_zero_gives_no_self_critical_step_and_weight_one_does(tmp_path):
+    moved = {}
+    for weight in (0.0, 1.0):
+        trainer = tiny_trainer(epochs=0, scst_epochs=1, scst_images_per_batch=4, scst_samples=3, scst_learning_rate=1e-2, min_word_count=1)
+        before = [w.copy() for w in trainer.decoder.get_weights()]
+        scst = SelfCriticalData(dict(TRAIN), weights=dict.fromkeys(TRAIN, weight))
+        trainer.fit(TRAIN, VAL, tmp_path / f"run{weight}", "tiny", self_critical=scst)
+        moved[weight] = max(float(np.abs(a - b).max()) for a, b in zip(before, trainer.decoder.get_weights()))
+    assert moved[0.0] == 0.0 and moved[1.0] > 1e-4, moved
+
+
+def test_fit_trains_self_critical_epochs_on_their_own_data(tmp_path):
+    """Cross-entropy on `train`, self-critical on other images: the epoch draws those images."""
+    trainer = tiny_trainer(epochs=1, scst_epochs=1, scst_images_per_batch=2, scst_samples=2, min_word_count=1)
+    drawn = []
+    original = trainer.self_critical_rows
+
+    def recording_rows(names, rng):
+        drawn.extend(names)
+        return original(names, rng)
+
+    trainer.self_critical_rows = recording_rows
+    scst = SelfCriticalData({"img0": TRAIN["img0"]}, repeats={"img0": 3})
+    result = trainer.fit(TRAIN, VAL, tmp_path / "run", "tiny", self_critical=scst)
+    assert [r["stage"] for r in result.history] == ["xe", "scst"]
+    assert drawn == ["img0"] * 3
