@@ -1,27 +1,24 @@
 """`captionbot up`: the whole service on one machine, with nothing installed beforehand.
 
 A SQLite file and an embedded Redis in data_dir (unless DATABASE_URL / REDIS_URL say otherwise),
-migrations applied, then three child processes: a caption worker, a trainer worker and the bot.
-Without TELEGRAM_TOKEN the local sandbox Bot API runs here and its chat page address is printed.
-Ctrl-C (or SIGTERM) stops the children, waits for them, then stops Redis and the sandbox.
+migrations applied, then three child processes: a caption worker, a trainer worker and the bot,
+each restarted if it dies (captionbot.supervisor). Without TELEGRAM_TOKEN the local sandbox Bot API
+runs here and its chat page address is printed. Ctrl-C (or SIGTERM) stops the children, waits for
+them, then stops Redis and the sandbox.
 """
 from __future__ import annotations
 
-import logging
 import os
 import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from captionbot.runtime import CAPTIONS_QUEUE, TRAINING_QUEUE, resolve_redis_url
 from captionbot.settings import Settings
+from captionbot.supervisor import RestartPolicy, Supervisor
 
-log = logging.getLogger(__name__)
 SANDBOX_TOKEN = "123456:sandbox"
-STOP_GRACE_S = 20.0
 
 
 @contextmanager
@@ -68,44 +65,20 @@ def run_up(settings: Settings) -> int:
                 "DATABASE_URL": settings.resolved_database_url,
                 "DATA_DIR": str(settings.data_dir),
             }
-            return supervise(child_commands(), env)
+            return supervise(child_commands(), env, restart_policy(settings))
     finally:
         if embedded is not None:
             embedded.close()
 
 
-def supervise(commands: dict[str, list[str]], env: dict[str, str]) -> int:
-    """Start the children and wait; if one dies, or on Ctrl-C, stop them all. Returns 0 on Ctrl-C."""
-    children: dict[str, subprocess.Popen] = {}
-    try:
-        for name, command in commands.items():
-            # A process group of its own: Ctrl-C reaches only this supervisor, which then stops
-            # each child with exactly one SIGTERM (a second signal would make RQ abandon a job).
-            children[name] = subprocess.Popen(command, env=env, process_group=0)
-            log.info("started %s (pid %d)", name, children[name].pid)
-        while True:
-            for name, child in children.items():
-                if child.poll() is not None:
-                    log.error("%s exited with status %s; stopping everything", name, child.returncode)
-                    return 1
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        log.info("stopping")
-        return 0
-    finally:
-        stop_children(children)
+def restart_policy(settings: Settings) -> RestartPolicy:
+    return RestartPolicy(restart_limit=settings.restart_limit, restart_window_s=settings.restart_window_s)
 
 
-def stop_children(children: dict[str, subprocess.Popen]) -> None:
-    """SIGTERM (a worker finishes its current job), then SIGKILL whoever is still there."""
-    for child in children.values():
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_S
-    for name, child in children.items():
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            log.warning("%s did not stop in time; killing it", name)
-            child.kill()
-            child.wait()
+def supervise(commands: dict[str, list[str]], env: dict[str, str], policy: RestartPolicy) -> int:
+    """Run the children until Ctrl-C or SIGTERM (0), restarting any that dies; 1 on a crash loop."""
+    supervisor = Supervisor(commands, env, policy)
+    # From here on a stop request is a flag, so it can never interrupt starting a child halfway.
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    return supervisor.run()

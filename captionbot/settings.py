@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     worker_maintenance_interval_s: int = 30  # how often a worker looks for jobs abandoned by dead workers
     job_heartbeat_s: int = 5  # a running job's heartbeat; three missed ones mark it abandoned
     correction_prompt_ttl_s: int = 24 * 3600  # how long a ✏️ prompt waits for the user's reply
+    # `captionbot up` restarts a dead child; more exits than this within the window stop everything.
+    restart_limit: int = 5
+    restart_window_s: float = 300.0
 
     # Retraining (training.retrain): fine-tune the active model on Flickr8k train + feedback.
     features_dir: Path | None = None  # feature caches, one folder per encoder; default data_dir/features

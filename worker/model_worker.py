@@ -6,6 +6,8 @@ RQ would do in other processes happen in threads of this one:
 - the scheduler (it moves jobs whose retry waits are over back onto their queue), and
 - the heartbeat of the running job, so that a worker killed mid-job is noticed within
   3 × job_heartbeat_s and its job retried by another worker (RQ's abandoned-job handling).
+  An idle worker looks for such jobs every job_heartbeat_s and cleans them up at once, instead of
+  at RQ's next scheduled upkeep, which with the default settings can be a minute away.
 
 A caption worker also looks at the active model version at each idle heartbeat and just before
 each job (worker.models loads a new one in the background), and records the version it serves
@@ -25,6 +27,7 @@ from rq.executions import Execution
 from rq.job import Job
 from rq.scheduler import RQScheduler
 from rq.scheduler import run as run_scheduler
+from rq.utils import current_timestamp
 from rq.worker import WorkerStatus
 
 from captionbot.runtime import JOB_SERIALIZER
@@ -64,8 +67,8 @@ class ModelWorker(SimpleWorker):
         kwargs.setdefault("serializer", JOB_SERIALIZER)
         kwargs.setdefault("worker_ttl", settings.worker_ttl_s)
         kwargs.setdefault("maintenance_interval", settings.worker_maintenance_interval_s)
+        self.job_heartbeat_s = settings.job_heartbeat_s  # before RQ's __init__, which reads dequeue_timeout
         super().__init__(queues, connection=connection, **kwargs)
-        self.job_heartbeat_s = settings.job_heartbeat_s
         self.context = WorkerContext.from_settings(settings)
         self.serves_captions = load_model
         self._model_fields: dict[str, str] = {}
@@ -102,6 +105,29 @@ class ModelWorker(SimpleWorker):
                 self.connection.hset(self.key, mapping=self._model_fields)
             except RedisError as error:
                 log.warning("could not record the served model: %s", error)
+
+    @property
+    def dequeue_timeout(self) -> int:
+        """An idle worker wakes every job heartbeat, so it finds an abandoned job within one beat."""
+        return max(1, min(super().dequeue_timeout, self.job_heartbeat_s))
+
+    @property
+    def should_run_maintenance_tasks(self) -> bool:
+        """RQ's schedule (every maintenance_interval), or at once when a dead worker's job waits:
+        its retry, and the user's caption, must not wait for the next scheduled upkeep."""
+        return super().should_run_maintenance_tasks or self._abandoned_job_waiting()
+
+    def _abandoned_job_waiting(self) -> bool:
+        """One cheap look per queue: a running job whose heartbeat has expired."""
+        now = current_timestamp()
+        try:
+            return any(
+                self.connection.zrangebyscore(queue.started_job_registry.key, 0, now, start=0, num=1)
+                for queue in self.queues
+            )
+        except RedisError as error:
+            log.warning("could not look for abandoned jobs: %s", error)
+            return False
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return self.job_heartbeat_s * MISSED_HEARTBEATS

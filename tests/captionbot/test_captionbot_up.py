@@ -1,5 +1,6 @@
 """`captionbot up` on a bare machine: SQLite, embedded Redis, migrations, caption worker, trainer and
-bot as child processes, the sandbox when there is no token; Ctrl-C stops every one of them."""
+bot as child processes, the sandbox when there is no token; Ctrl-C stops every one of them, and a
+caption worker killed mid-job comes back and answers the photo it was working on."""
 from __future__ import annotations
 
 import json
@@ -9,26 +10,55 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
-from service_stack import REPO_ROOT, free_port, jpeg_bytes, wait_until
+from flaky_proxy import FlakyProxy
+from service_stack import REPO_ROOT, SANDBOX_TOKEN, free_port, jpeg_bytes, wait_until
 
 from sandbox.client import SandboxClient
+from sandbox.server import SandboxServer
+
+USER = 42
+LISTENING = re.compile(r"worker (\S+) listening on captions")
 
 
-def test_up_serves_a_photo_through_the_sandbox_and_ctrl_c_stops_everything(tmp_path, service_model_bundle):
-    data_dir = tmp_path / "data"
+@contextmanager
+def captionbot_up(tmp_path: Path, model_dir: Path, **env_values: str) -> Iterator[subprocess.Popen]:
+    """`captionbot up` with its own data dir and output in tmp_path/up.log; killed if still running."""
     env = {key: value for key, value in os.environ.items()
            if key not in ("TELEGRAM_TOKEN", "TELEGRAM_API_URL", "REDIS_URL", "DATABASE_URL")}
-    env.update(DATA_DIR=str(data_dir), MODEL_DIR=str(service_model_bundle), SANDBOX_PORT=str(free_port()),
-               TF_CPP_MIN_LOG_LEVEL="3")
-    log_path = tmp_path / "up.log"
-    with open(log_path, "wb") as log:
+    env.update(DATA_DIR=str(tmp_path / "data"), MODEL_DIR=str(model_dir), SANDBOX_PORT=str(free_port()),
+               TF_CPP_MIN_LOG_LEVEL="3", **env_values)
+    with open(tmp_path / "up.log", "wb") as log:
         # Its own process group, as a terminal gives it: Ctrl-C reaches the whole group.
         up = subprocess.Popen([sys.executable, "-m", "captionbot.cli", "up"], cwd=REPO_ROOT, env=env,
                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
+        yield up
+    finally:
+        if up.poll() is None:
+            os.killpg(up.pid, signal.SIGKILL)
+            up.wait()
+
+
+def child_with(up: subprocess.Popen, *words: str) -> psutil.Process:
+    """The one child of `up` whose command line holds all the words."""
+    [child] = [c for c in psutil.Process(up.pid).children() if set(words) <= set(c.cmdline())]
+    return child
+
+
+def answered(client: SandboxClient, sent: dict, timeout: float) -> dict:
+    return client.wait_for_message(
+        USER, lambda m: (m.get("reply_to_message") or {}).get("message_id") == sent["message_id"], timeout=timeout)
+
+
+def test_up_serves_a_photo_through_the_sandbox_and_ctrl_c_stops_everything(tmp_path, service_model_bundle):
+    data_dir = tmp_path / "data"
+    with captionbot_up(tmp_path, service_model_bundle) as up:
+        log_path = tmp_path / "up.log"
         address = wait_until(lambda: re.search(r"chat with the bot in the sandbox at (\S+)/", log_path.read_text()),
                              timeout=60, what="the chat page address").group(1)
         children = psutil.Process(up.pid).children(recursive=True)
@@ -38,9 +68,7 @@ def test_up_serves_a_photo_through_the_sandbox_and_ctrl_c_stops_everything(tmp_p
         assert (data_dir / "captionbot.db").exists(), "migrations made the SQLite file"
 
         with SandboxClient(address) as client:
-            sent = client.send_photo(42, jpeg_bytes(seed=31))
-            reply = client.wait_for_message(
-                42, lambda m: (m.get("reply_to_message") or {}).get("message_id") == sent["message_id"], timeout=120)
+            reply = answered(client, client.send_photo(USER, jpeg_bytes(seed=31)), timeout=120)
         assert [b["text"] for b in reply["reply_markup"]["inline_keyboard"][0]] == ["👍", "👎", "✏️"]
 
         started = time.monotonic()
@@ -50,7 +78,51 @@ def test_up_serves_a_photo_through_the_sandbox_and_ctrl_c_stops_everything(tmp_p
         wait_until(lambda: not any(child.is_running() and child.status() != psutil.STATUS_ZOMBIE for child in children),
                    timeout=10, what="every child to exit")
         wait_until(lambda: not psutil.pid_exists(redis_pid), timeout=15, what="the embedded Redis to stop")
+
+
+def test_a_caption_worker_killed_mid_job_comes_back_and_answers_its_photo_while_the_bot_runs_on(
+    tmp_path, service_model_bundle
+):
+    # The children reach the sandbox through a proxy that holds the worker's first getFile: the kill
+    # lands mid-job. Heartbeats and upkeep keep their defaults: recovery is measured as shipped.
+    sandbox = SandboxServer(token=SANDBOX_TOKEN).start()
+    proxy = FlakyProxy(sandbox.url).start()
+    proxy.hold("/getFile", seconds=12.0)
+    log_path = tmp_path / "up.log"
+    try:
+        with captionbot_up(tmp_path, service_model_bundle, TELEGRAM_TOKEN=SANDBOX_TOKEN,
+                           TELEGRAM_API_URL=proxy.url) as up, SandboxClient(sandbox.url) as client:
+            wait_until(lambda: LISTENING.search(log_path.read_text()), timeout=120, what="the caption worker")
+            bot = child_with(up, "bot")
+            in_flight = client.send_photo(USER, jpeg_bytes(seed=41))
+            wait_until(lambda: any("/getFile" in hit for hit in proxy.hits), timeout=60, what="the job to start")
+
+            worker = child_with(up, "worker", "captions")
+            worker.send_signal(signal.SIGKILL)
+            killed = time.monotonic()
+            wait_until(lambda: len(LISTENING.findall(log_path.read_text())) == 2, timeout=120,
+                       what="the caption worker to come back", interval=0.2)
+            back = time.monotonic()
+            reply = answered(client, in_flight, timeout=120)
+            in_flight_answered = time.monotonic()
+            later = [answered(client, client.send_photo(USER, jpeg_bytes(seed=seed)), timeout=60) for seed in (42, 43)]
+
+            assert reply["reply_markup"]["inline_keyboard"], "the caption, not an apology"
+            assert all(message["reply_markup"]["inline_keyboard"] for message in later)
+            assert "caption worker exited with status -9 (SIGKILL); restarting it in 1.0 s" in log_path.read_text()
+            first_name, second_name = LISTENING.findall(log_path.read_text())
+            assert first_name != second_name, "a new RQ name: the dead one's record cannot block it"
+            assert child_with(up, "worker", "captions").pid != worker.pid
+            assert child_with(up, "bot").pid == bot.pid and up.poll() is None, "the bot never stopped"
+            # The job is abandoned 3 heartbeats (15 s) after its last beat; the restarted worker must
+            # retry it within a beat or two of that, not at RQ's next upkeep (up to a minute later).
+            abandoned = max(back, killed + 15.0)
+            assert in_flight_answered - abandoned < 12.0
+            print(f"\nworker back (listening) {back - killed:.1f} s after SIGKILL; "
+                  f"in-flight photo answered {in_flight_answered - killed:.1f} s after SIGKILL")
+
+            os.killpg(up.pid, signal.SIGINT)
+            assert up.wait(timeout=60) == 0
     finally:
-        if up.poll() is None:
-            os.killpg(up.pid, signal.SIGKILL)
-            up.wait()
+        proxy.stop()
+        sandbox.stop()
