@@ -82,7 +82,7 @@ def sketch_correction(reference: str) -> str:
 def add_feedback(settings: Settings, count: int, new_kind: int = 0) -> dict[str, int]:
     """`count` photos with captions, corrections and 👍 ratings, through the store and media store;
     the first `new_kind` of them are pencil sketches corrected with one phrasing (and never 👍)."""
-    from store.queries import add_correction, create_request, record_caption, set_rating
+    from store.queries import add_correction, create_request, record_caption, record_media, set_rating
     from training.flickr8k import _read_captions
     from worker.media import MediaStore
 
@@ -103,8 +103,8 @@ def add_feedback(settings: Settings, count: int, new_kind: int = 0) -> dict[str,
             stored = media.store(pencil_sketch(photo) if sketch else photo)
             user = 1_000_000 + i % 50
             request = create_request(session, user_id=user, chat_id=user, message_id=i + 1, file_id=f"f{i}", file_unique_id=f"u{i}", file_size=None)
-            caption = record_caption(session, request.id, text=refs[1], model_version="benchmark", beam=3, latency_ms=100.0,
-                                     media_path=str(stored.path), media_sha256=stored.sha256)
+            record_media(session, request.id, media_path=str(stored.path), media_sha256=stored.sha256)
+            caption = record_caption(session, request.id, text=refs[1], model_version="benchmark", beam=3, latency_ms=100.0)
             add_correction(session, caption.id, user, sketch_correction(refs[0]) if sketch else refs[0])
             if i % 4 == 0 and not sketch:
                 set_rating(session, caption.id, user + 1, "up")

@@ -21,11 +21,13 @@ from telegram.ext import (
 from bot import admin, commands, corrections, model_admin, photos, ratings
 from bot.errors import on_error
 from bot.state import attach_runtime
+from bot.update_order import PerUserUpdateProcessor
 from captionbot.runtime import Runtime, connect
 from captionbot.settings import Settings
 
 log = logging.getLogger(__name__)
-# Handlers wait on Redis and the database in threads; this many updates may do so at once.
+# Handlers wait on Redis and the database in threads; this many updates (of different users) may
+# do so at once.
 CONCURRENT_UPDATES = 16
 COMMANDS = [
     BotCommand("start", "what this bot does"),
@@ -76,7 +78,7 @@ def build_application(settings: Settings, runtime: Runtime | None = None) -> App
         .token(settings.telegram_token)
         .base_url(f"{api_url}/bot")
         .base_file_url(f"{api_url}/file/bot")
-        .concurrent_updates(CONCURRENT_UPDATES)
+        .concurrent_updates(PerUserUpdateProcessor(CONCURRENT_UPDATES))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .build()

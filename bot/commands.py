@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 
 from telegram import Update
@@ -11,11 +10,10 @@ from telegram.ext import ContextTypes
 from bot import replies
 from bot.feedback import forget_prompts
 from bot.state import runtime_of
+from captionbot.media_files import delete_media_file
 from captionbot.runtime import Runtime
 from store.db import session_scope
 from store.queries import forget_user
-
-log = logging.getLogger(__name__)
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -45,15 +43,3 @@ def forget_everything(runtime: Runtime, user_id: int, chat_id: int) -> int:
     forget_prompts(runtime, chat_id, user_id)
     return sum(delete_media_file(Path(path), runtime.settings.resolved_media_dir) for path in paths)
 
-
-def delete_media_file(path: Path, media_dir: Path) -> bool:
-    """Remove one stored photo; only files inside the media store are ever touched."""
-    resolved = path.resolve()
-    if not resolved.is_relative_to(media_dir.resolve()):
-        log.warning("not deleting %s: outside the media store %s", resolved, media_dir)
-        return False
-    try:
-        resolved.unlink()
-    except FileNotFoundError:
-        return False
-    return True

@@ -40,6 +40,10 @@ NAMING_CONVENTION = {
 }
 
 RATING_VALUES = ("up", "down")
+# Request ids name jobs (`caption-request-<id>`) and caption ids travel in button data, so an id
+# must never come back after /forget: SQLite reuses the highest deleted rowid without AUTOINCREMENT
+# (PostgreSQL sequences never go back). Migration 0002 rebuilds the SQLite tables with it.
+NEVER_REUSED_IDS = {"sqlite_autoincrement": True}
 
 
 def utcnow() -> datetime:
@@ -121,6 +125,7 @@ class CaptionRequest(Base):
     __table_args__ = (
         Index("ix_caption_requests_user_id_created_at", "user_id", "created_at"),
         Index("ix_caption_requests_status_created_at", "status", "created_at"),
+        NEVER_REUSED_IDS,
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -153,6 +158,7 @@ class Caption(Base):
     """What the model said about a request's photo, and which model said it how fast."""
 
     __tablename__ = "captions"
+    __table_args__ = (NEVER_REUSED_IDS,)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # One caption per request: a retried job finds the caption already there.

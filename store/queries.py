@@ -77,8 +77,13 @@ def create_request(
     return request
 
 
-def get_request(session: Session, request_id: int) -> CaptionRequest | None:
-    return session.get(CaptionRequest, request_id)
+def get_request(session: Session, request_id: int, *, for_update: bool = False) -> CaptionRequest | None:
+    """The request, or None if it is gone (/forget).
+
+    `for_update` locks the row until the commit (PostgreSQL; SQLite's writers queue anyway), so a
+    /forget running meanwhile waits for this transaction or this one sees the row gone.
+    """
+    return session.get(CaptionRequest, request_id, with_for_update=for_update, populate_existing=for_update)
 
 
 def _require_request(session: Session, request_id: int) -> CaptionRequest:
@@ -102,6 +107,28 @@ def mark_failed(session: Session, request_id: int, reason: str) -> None:
     session.flush()
 
 
+def record_media(session: Session, request_id: int, *, media_path: str, media_sha256: str) -> bool:
+    """Note the file that will hold the request's photo, before the worker writes it.
+
+    /forget deletes the files it finds on the user's rows, so a path recorded first is never
+    missed. False (write nothing) when the request is gone.
+    """
+    request = get_request(session, request_id, for_update=True)
+    if request is None:
+        return False
+    request.media_path = media_path
+    request.media_sha256 = media_sha256
+    session.flush()
+    return True
+
+
+def media_in_use(session: Session, media_path: str) -> bool:
+    """Whether any request still refers to this content-addressed file (anyone's)."""
+    return session.scalar(
+        select(CaptionRequest.id).where(CaptionRequest.media_path == media_path).limit(1)
+    ) is not None
+
+
 def record_caption(
     session: Session,
     request_id: int,
@@ -110,16 +137,14 @@ def record_caption(
     model_version: str,
     beam: int,
     latency_ms: float,
-    media_path: str | None,
-    media_sha256: str | None,
-) -> Caption:
-    """Store the caption and finish the request. A retried job gets the caption stored first."""
-    request = _require_request(session, request_id)
-    request.media_path = media_path
-    request.media_sha256 = media_sha256
-    request.status = RequestStatus.done
-    request.error_reason = None
-    request.finished_at = utcnow()
+) -> Caption | None:
+    """Store the caption; the request stays running until `mark_delivered`.
+
+    A retried job gets the caption stored first. None when the request is gone (/forget).
+    """
+    request = get_request(session, request_id, for_update=True)
+    if request is None:
+        return None
     caption = request.caption
     if caption is None:
         caption = Caption(
@@ -134,13 +159,23 @@ def record_caption(
     return caption
 
 
-def set_reply_message(session: Session, caption_id: int, message_id: int) -> None:
-    """Remember the bot's reply that carries the buttons, so it can be edited later."""
-    caption = session.get(Caption, caption_id)
-    if caption is None:
-        raise LookupError(f"no caption {caption_id}")
-    caption.reply_message_id = message_id
+def mark_delivered(session: Session, request_id: int, reply_message_id: int) -> bool:
+    """The reply carrying the caption reached the user: only now is the request done.
+
+    The reply's message id is kept, so a button press can be checked against it. False when
+    the request is gone (/forget came while the reply was on its way).
+    """
+    request = get_request(session, request_id, for_update=True)
+    if request is None:
+        return False
+    if request.caption is None:
+        raise LookupError(f"caption request {request_id} has no caption to deliver")
+    request.caption.reply_message_id = reply_message_id
+    request.status = RequestStatus.done
+    request.error_reason = None
+    request.finished_at = utcnow()
     session.flush()
+    return True
 
 
 def get_caption(session: Session, caption_id: int) -> Caption | None:

@@ -14,9 +14,10 @@ HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
 @dataclass
 class Rule:
     path_contains: str
-    action: str  # "fail": answer 502; "hold": wait `seconds`, then forward
+    action: str  # "fail": answer `status` with a Bot API error; "hold": wait `seconds`, then forward
     remaining: int
     seconds: float = 0.0
+    status: int = 502
 
 
 class FlakyProxy:
@@ -43,9 +44,10 @@ class FlakyProxy:
             self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
-    def fail(self, path_contains: str, times: int) -> None:
+    def fail(self, path_contains: str, times: int, status: int = 502) -> None:
+        """Answer the next `times` matching calls with `status` (a 4xx is Telegram refusing)."""
         with self._lock:
-            self._rules.append(Rule(path_contains, "fail", times))
+            self._rules.append(Rule(path_contains, "fail", times, status=status))
 
     def hold(self, path_contains: str, seconds: float, times: int = 1) -> None:
         with self._lock:
@@ -86,7 +88,8 @@ class FlakyProxy:
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         rule = self._take_rule(request.path)
         if rule is not None and rule.action == "fail":
-            return web.Response(status=502, text="bad gateway (test)")
+            body = {"ok": False, "error_code": rule.status, "description": f"HTTP {rule.status} (test)"}
+            return web.json_response(body, status=rule.status)
         if rule is not None and rule.action == "hold":
             await asyncio.sleep(rule.seconds)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}

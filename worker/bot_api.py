@@ -92,6 +92,9 @@ class BotApiClient:
             payload["reply_markup"] = reply_markup
         return self.call("sendMessage", payload)
 
+    def delete_message(self, chat_id: int, message_id: int) -> None:
+        self.call("deleteMessage", {"chat_id": chat_id, "message_id": message_id})
+
     def edit_message_text(self, chat_id: int, message_id: int, text: str, parse_mode: str | None = None) -> dict[str, Any]:
         payload: dict[str, Any] = {"chat_id": chat_id, "message_id": message_id, "text": text}
         if parse_mode is not None:

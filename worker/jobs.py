@@ -1,9 +1,11 @@
 """The jobs workers run. They carry ids only (RQ's JSON serializer); the rest is in the database.
 
 `caption_request`: download the photo through the Bot API, decode it safely, keep it in the media
-store, caption it, store the caption and reply with the 👍 👎 ✏️ buttons.
-A bad image ends the request at once with a clear message (no retry). Trouble reaching Telegram
-raises, so rq.Retry tries again; after the last try `report_caption_failure` apologises.
+store, caption it, store the caption, reply with the 👍 👎 ✏️ buttons, and only then mark the
+request done. A bad image ends the request at once with a clear message (no retry). Trouble
+reaching Telegram raises, so rq.Retry tries again (a caption already stored is sent, not made
+again); after the last try `report_caption_failure` ends the request failed and apologises.
+A request forgotten (/forget) while in hand ends quietly and leaves no row and no file behind.
 """
 from __future__ import annotations
 
@@ -19,10 +21,19 @@ from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
 from captionbot.feedback_buttons import feedback_keyboard
+from captionbot.media_files import delete_media_file
 from captioning.images import ImageError, open_image
 from store.db import session_scope
 from store.models import RequestStatus
-from store.queries import get_request, mark_failed, mark_running, record_caption, set_reply_message
+from store.queries import (
+    get_request,
+    mark_delivered,
+    mark_failed,
+    mark_running,
+    media_in_use,
+    record_caption,
+    record_media,
+)
 from worker import context as worker_context
 from worker.bot_api import BotApiError, BotApiRejected, BotApiUnavailable, FileTooLarge
 
@@ -32,6 +43,29 @@ FAILED_FOR_GOOD = "Sorry, I couldn't describe this photo: {reason}."
 GAVE_UP = "Sorry, I couldn't describe this photo just now. Please send it again in a few minutes."
 TOO_LARGE_TO_FETCH = "the file is too big for me to fetch"
 NOT_FETCHABLE = "Telegram would not give me the file"
+NOT_SENDABLE = "Telegram would not take my reply"
+UNDELIVERABLE = "undeliverable"
+FINISHED = (RequestStatus.done, RequestStatus.failed)
+
+
+class RequestForgotten(Exception):
+    """The user sent /forget while their request was in hand: stop, keep nothing, say nothing."""
+
+
+class PhotoRefused(Exception):
+    """The photo cannot be captioned, and no retry would change that."""
+
+    def __init__(self, reason: str, explanation: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.explanation = explanation
+
+
+@dataclass(frozen=True)
+class RecordedCaption:
+    caption_id: int
+    text: str
+    latency_ms: float
 
 
 @dataclass(frozen=True)
@@ -41,77 +75,149 @@ class PendingRequest:
     message_id: int
     file_id: str
     created_at: datetime
+    caption: RecordedCaption | None  # stored by an earlier try that could not deliver it
 
 
 def caption_request(request_id: int) -> dict[str, Any]:
     """Caption one request end to end; returns a small summary (kept as the job's result)."""
     ctx = worker_context.current()
+    try:
+        return _answer(ctx, request_id)
+    except RequestForgotten:
+        log.warning("request %s was forgotten (/forget) while in hand; nothing of it is kept", request_id)
+        return {"request_id": request_id, "status": "forgotten"}
+
+
+def _answer(ctx: worker_context.WorkerContext, request_id: int) -> dict[str, Any]:
     pending = _start(ctx, request_id)
     if pending is None:
         return {"request_id": request_id, "status": "skipped"}
-    settings = ctx.settings
     try:
-        data = ctx.bot_api.download_file(pending.file_id, settings.max_download_bytes)
-    except FileTooLarge:
-        return _fail(ctx, pending, "file_too_big", TOO_LARGE_TO_FETCH)
-    except BotApiRejected as error:
-        log.warning("request %s: download refused: %s", request_id, error)
-        return _fail(ctx, pending, "download_refused", NOT_FETCHABLE)
+        caption = pending.caption or _caption_photo(ctx, pending)
+    except PhotoRefused as refusal:
+        return _fail(ctx, pending, refusal.reason, refusal.explanation)
+    return _deliver(ctx, pending, caption)
+
+
+def _start(ctx: worker_context.WorkerContext, request_id: int) -> PendingRequest | None:
+    """Mark the request running; None if it already finished (a retry after the end)."""
+    with session_scope(ctx.session_factory) as session:
+        request = get_request(session, request_id, for_update=True)
+        if request is None:
+            raise RequestForgotten(request_id)
+        if request.status in FINISHED:
+            log.info("request %s is already %s; skipping", request_id, request.status.value)
+            return None
+        mark_running(session, request_id)
+        stored = request.caption
+        caption = None if stored is None else RecordedCaption(stored.id, stored.text, stored.latency_ms)
+        return PendingRequest(
+            request.id, request.chat_id, request.message_id, request.file_id, request.created_at, caption
+        )
+
+
+def _caption_photo(ctx: worker_context.WorkerContext, pending: PendingRequest) -> RecordedCaption:
+    """Download, decode, keep and caption the photo, and store the caption."""
+    settings = ctx.settings
+    data = _download(ctx, pending)
     try:
         image = open_image(data, max_pixels=settings.max_image_pixels)
     except ImageError as error:
-        return _fail(ctx, pending, error.reason, str(error))
-    media = ctx.media.store(data)
+        raise PhotoRefused(error.reason, str(error)) from error
+    _keep_photo(ctx, pending.request_id, data)
     captioner = ctx.models.current()
     result = captioner.caption([image], beam=settings.caption_beam)[0]
     latency_ms = (datetime.now(timezone.utc) - pending.created_at).total_seconds() * 1000
     with session_scope(ctx.session_factory) as session:
         caption = record_caption(
             session,
-            request_id,
+            pending.request_id,
             text=result.text,
             model_version=captioner.version,
             beam=settings.caption_beam,
             latency_ms=latency_ms,
-            media_path=str(media.path),
-            media_sha256=media.sha256,
         )
-        caption_id, already_sent = caption.id, caption.reply_message_id is not None
-    if already_sent:  # an earlier try got this far before it died
-        return {"request_id": request_id, "status": "done", "caption_id": caption_id}
-    reply = ctx.bot_api.send_message(
-        pending.chat_id,
-        as_sentence(result.text),
-        reply_to_message_id=pending.message_id,
-        reply_markup=feedback_keyboard(caption_id),
-    )
-    with session_scope(ctx.session_factory) as session:
-        set_reply_message(session, caption_id, reply["message_id"])
-    return {"request_id": request_id, "status": "done", "caption_id": caption_id, "latency_ms": round(latency_ms, 1)}
+        if caption is None:  # its file was on the row, so /forget deleted it
+            raise RequestForgotten(pending.request_id)
+        return RecordedCaption(caption.id, caption.text, caption.latency_ms)
 
 
-def _start(ctx: worker_context.WorkerContext, request_id: int) -> PendingRequest | None:
-    """Mark the request running; None if it is gone (/forget) or already finished."""
+def _download(ctx: worker_context.WorkerContext, pending: PendingRequest) -> bytes:
+    try:
+        return ctx.bot_api.download_file(pending.file_id, ctx.settings.max_download_bytes)
+    except FileTooLarge as error:
+        raise PhotoRefused("file_too_big", TOO_LARGE_TO_FETCH) from error
+    except BotApiRejected as error:
+        log.warning("request %s: download refused: %s", pending.request_id, error)
+        raise PhotoRefused("download_refused", NOT_FETCHABLE) from error
+
+
+def _keep_photo(ctx: worker_context.WorkerContext, request_id: int, data: bytes) -> None:
+    """Write the photo to the media store, its path on the request first, so /forget finds it.
+
+    A /forget between recording the path and writing the file found nothing to delete yet, so
+    the request is read again after the write and, if it is gone, the file goes too.
+    """
+    media = ctx.media.locate(data)
     with session_scope(ctx.session_factory) as session:
-        request = get_request(session, request_id)
-        if request is None:
-            log.info("request %s no longer exists; skipping", request_id)
-            return None
-        answered = request.caption is not None and request.caption.reply_message_id is not None
-        if request.status is RequestStatus.failed or answered:
-            log.info("request %s is already %s; skipping", request_id, request.status.value)
-            return None
-        mark_running(session, request_id)
-        return PendingRequest(request.id, request.chat_id, request.message_id, request.file_id, request.created_at)
+        if not record_media(session, request_id, media_path=str(media.path), media_sha256=media.sha256):
+            raise RequestForgotten(request_id)
+    ctx.media.store(data)
+    with session_scope(ctx.session_factory) as session:
+        if get_request(session, request_id) is not None:
+            return
+        # Decided and deleted in one transaction, so a request recording this file meanwhile
+        # (the same bytes from someone else) either keeps it or comes after the deletion.
+        if not media_in_use(session, str(media.path)):
+            delete_media_file(media.path, ctx.media.root)
+    raise RequestForgotten(request_id)
+
+
+def _deliver(ctx: worker_context.WorkerContext, pending: PendingRequest, caption: RecordedCaption) -> dict[str, Any]:
+    """Send the caption with its buttons; the request is done once Telegram took the reply.
+
+    Telegram being unavailable raises, for rq.Retry; a refusal (the chat is gone, the bot was
+    blocked) will not get better, so the request fails at once.
+    """
+    try:
+        reply = ctx.bot_api.send_message(
+            pending.chat_id,
+            as_sentence(caption.text),
+            reply_to_message_id=pending.message_id,
+            reply_markup=feedback_keyboard(caption.caption_id),
+        )
+    except BotApiRejected as error:
+        log.warning("request %s: reply refused: %s", pending.request_id, error)
+        return _fail(ctx, pending, UNDELIVERABLE, NOT_SENDABLE)
+    with session_scope(ctx.session_factory) as session:
+        delivered = mark_delivered(session, pending.request_id, reply["message_id"])
+    if not delivered:  # /forget came while the reply was on its way: take it back
+        _take_back(ctx, pending.chat_id, reply["message_id"])
+        raise RequestForgotten(pending.request_id)
+    return {
+        "request_id": pending.request_id,
+        "status": "done",
+        "caption_id": caption.caption_id,
+        "latency_ms": round(caption.latency_ms, 1),
+    }
 
 
 def _fail(ctx: worker_context.WorkerContext, pending: PendingRequest, reason: str, explanation: str) -> dict[str, Any]:
     """End a request that no retry can fix, and tell the user why."""
     log.info("request %s failed for good: %s (%s)", pending.request_id, reason, explanation)
     with session_scope(ctx.session_factory) as session:
+        if get_request(session, pending.request_id, for_update=True) is None:
+            raise RequestForgotten(pending.request_id)
         mark_failed(session, pending.request_id, reason)
     _tell(ctx, pending.chat_id, pending.message_id, FAILED_FOR_GOOD.format(reason=explanation.rstrip(".")))
     return {"request_id": pending.request_id, "status": "failed", "reason": reason}
+
+
+def _take_back(ctx: worker_context.WorkerContext, chat_id: int, message_id: int) -> None:
+    try:
+        ctx.bot_api.delete_message(chat_id, message_id)
+    except BotApiError as error:
+        log.warning("could not delete message %s in chat %s: %s", message_id, chat_id, error)
 
 
 def _tell(ctx: worker_context.WorkerContext, chat_id: int, message_id: int, text: str) -> None:
@@ -144,6 +250,16 @@ def failure_reason(exc_type: type[BaseException] | None, exc_value: BaseExceptio
     return f"internal_error:{exc_type.__name__}"
 
 
+def last_failure_reason(
+    exc_type: type[BaseException] | None, exc_value: BaseException | None, *, caption_stored: bool
+) -> str:
+    """Why the last try failed: Telegram trouble after the caption was stored means the reply
+    could not be delivered; anything else keeps its own reason."""
+    if caption_stored and exc_type is not None and issubclass(exc_type, BotApiError):
+        return UNDELIVERABLE
+    return failure_reason(exc_type, exc_value)
+
+
 def report_caption_failure(
     job: Job,
     connection: Redis,
@@ -157,13 +273,12 @@ def report_caption_failure(
         log.info("request %s: try failed (%s); %s retries left", request_id, exc_type, job.retries_left)
         return
     ctx = worker_context.current()
-    reason = failure_reason(exc_type, exc_value)
     with session_scope(ctx.session_factory) as session:
-        request = get_request(session, request_id)
-        if request is None or request.status is RequestStatus.done:
+        request = get_request(session, request_id, for_update=True)
+        if request is None or request.status in FINISHED:
             return
+        reason = last_failure_reason(exc_type, exc_value, caption_stored=request.caption is not None)
         mark_failed(session, request_id, reason)
         chat_id, message_id = request.chat_id, request.message_id
     log.warning("request %s failed after its last try: %s", request_id, reason)
     _tell(ctx, chat_id, message_id, GAVE_UP)
-

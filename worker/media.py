@@ -43,10 +43,15 @@ class MediaStore:
         """Two levels of folders keep any one folder small: ab/cd/abcd….jpg."""
         return self.root / sha256[:2] / sha256[2:4] / f"{sha256}{extension}"
 
+    def locate(self, data: bytes) -> StoredMedia:
+        """Where these bytes are (or will be) kept, without writing them."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        return StoredMedia(path=self.path_for(sha256, guess_extension(data)), sha256=sha256)
+
     def store(self, data: bytes) -> StoredMedia:
         """Write the bytes once (atomically: a crash leaves no half file); later calls reuse it."""
-        sha256 = hashlib.sha256(data).hexdigest()
-        path = self.path_for(sha256, guess_extension(data))
+        media = self.locate(data)
+        path = media.path
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
@@ -57,4 +62,4 @@ class MediaStore:
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)
                 raise
-        return StoredMedia(path=path, sha256=sha256)
+        return media

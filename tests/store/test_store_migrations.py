@@ -75,9 +75,9 @@ def test_migrated_schema_serves_the_queries_and_cascades(any_db_url):
         request = queries.create_request(
             session, user_id=1, chat_id=1, message_id=1, file_id="f", file_unique_id="u", file_size=None
         )
+        queries.record_media(session, request.id, media_path="ab/ab", media_sha256="ab")
         caption = queries.record_caption(
-            session, request.id, text="a dog", model_version="v1", beam=3, latency_ms=10,
-            media_path="ab/ab", media_sha256="ab",
+            session, request.id, text="a dog", model_version="v1", beam=3, latency_ms=10
         )
         queries.set_rating(session, caption.id, 2, "up")
         queries.set_rating(session, caption.id, 2, "down")
@@ -133,3 +133,79 @@ def test_offline_sql_for_postgresql_names_every_table(capsys):
     sql = capsys.readouterr().out
     for table in TABLES:
         assert f"CREATE TABLE {table}" in sql
+
+
+def _requests_and_captions(factory, user_id: int, count: int) -> tuple[list[int], list[int]]:
+    """`count` captioned requests of one user: (request ids, caption ids)."""
+    with session_scope(factory) as session:
+        captions = []
+        for message_id in range(count):
+            request = queries.create_request(
+                session, user_id=user_id, chat_id=user_id, message_id=message_id, file_id="f",
+                file_unique_id="u", file_size=None,
+            )
+            captions.append(
+                queries.record_caption(session, request.id, text="a dog", model_version="v1", beam=3, latency_ms=1)
+            )
+        return [caption.request_id for caption in captions], [caption.id for caption in captions]
+
+
+def test_ids_of_forgotten_requests_and_captions_are_never_used_again(any_db_url):
+    """Job ids and button data carry these ids: after /forget the next rows must get new ones.
+    The forgotten rows are the newest, the ones SQLite would hand out again without AUTOINCREMENT."""
+    upgrade_database(any_db_url)
+    engine = make_engine(any_db_url)
+    factory = make_session_factory(engine)
+    _requests_and_captions(factory, user_id=1, count=2)
+    forgotten_requests, forgotten_captions = _requests_and_captions(factory, user_id=2, count=3)
+    with session_scope(factory) as session:
+        queries.forget_user(session, 2)
+    new_requests, new_captions = _requests_and_captions(factory, user_id=3, count=3)
+    engine.dispose()
+    assert min(new_requests) > max(forgotten_requests)
+    assert min(new_captions) > max(forgotten_captions)
+
+
+def _sqlite_schema(url: str) -> dict[str, list[str]]:
+    """Each table's and index's CREATE statement from sqlite_master, one clause a line, sorted."""
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT name, sql FROM sqlite_master WHERE tbl_name != 'alembic_version'")).all()
+    engine.dispose()
+    return {
+        name: sorted(line.strip().rstrip(",").replace('"', "") for line in (sql or "").splitlines() if line.strip())
+        for name, sql in rows
+    }
+
+
+def test_sqlite_schema_from_the_migrations_is_the_one_the_models_create(tmp_path):
+    """`alembic check` does not compare table options such as AUTOINCREMENT, nor CHECK constraints."""
+    migrated, created = f"sqlite:///{tmp_path / 'migrated.db'}", f"sqlite:///{tmp_path / 'created.db'}"
+    upgrade_database(migrated)
+    engine = make_engine(created)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    assert _sqlite_schema(migrated) == _sqlite_schema(created)
+    assert "id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT" in _sqlite_schema(migrated)["captions"]
+
+
+def test_the_autoincrement_rebuild_keeps_every_row_its_id_and_its_cascades(any_db_url):
+    upgrade_database(any_db_url, "0001")
+    engine = make_engine(any_db_url)
+    factory = make_session_factory(engine)
+    requests, captions = _requests_and_captions(factory, user_id=1, count=3)
+    with session_scope(factory) as session:
+        queries.set_rating(session, captions[0], 2, "up")
+    engine.dispose()
+
+    upgrade_database(any_db_url)
+    engine = make_engine(any_db_url)
+    factory = make_session_factory(engine)
+    with session_scope(factory) as session:
+        assert [queries.get_caption(session, caption_id).request_id for caption_id in captions] == requests
+        assert queries.service_stats(session)["up_share"] == 1.0
+        queries.forget_user(session, 1)
+    with engine.connect() as connection:
+        for table in ("caption_requests", "captions", "ratings"):
+            assert connection.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0
+    engine.dispose()

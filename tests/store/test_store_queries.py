@@ -35,17 +35,14 @@ def _photo(session, user_id: int, *, message_id: int = 1) -> CaptionRequest:
 
 
 def _captioned(session, user_id: int, media: str, *, latency_ms: float = 100.0, message_id: int = 1) -> Caption:
+    """A request whose photo was kept at `media` and whose caption reached the user."""
     request = _photo(session, user_id, message_id=message_id)
-    return queries.record_caption(
-        session,
-        request.id,
-        text="a dog runs on the grass",
-        model_version="v1",
-        beam=3,
-        latency_ms=latency_ms,
-        media_path=media,
-        media_sha256=media.rsplit("/", 1)[-1],
+    queries.record_media(session, request.id, media_path=media, media_sha256=media.rsplit("/", 1)[-1])
+    caption = queries.record_caption(
+        session, request.id, text="a dog runs on the grass", model_version="v1", beam=3, latency_ms=latency_ms
     )
+    queries.mark_delivered(session, request.id, reply_message_id=1000 + message_id)
+    return caption
 
 
 def _count(session, model) -> int:
@@ -166,11 +163,13 @@ def test_request_goes_queued_running_done_with_utc_timestamps(any_session_factor
         queries.mark_running(session, request_id)
     with session_scope(any_session_factory) as session:
         assert queries.get_request(session, request_id).status is RequestStatus.running
+        assert queries.record_media(session, request_id, media_path="ca/cat", media_sha256="cat")
         caption = queries.record_caption(
-            session, request_id, text="a cat", model_version="v2", beam=3, latency_ms=12.5,
-            media_path="ca/cat", media_sha256="cat",
+            session, request_id, text="a cat", model_version="v2", beam=3, latency_ms=12.5
         )
-        queries.set_reply_message(session, caption.id, 555)
+    with session_scope(any_session_factory) as session:
+        assert queries.get_request(session, request_id).status is RequestStatus.running, "not done until sent"
+        assert queries.mark_delivered(session, request_id, 555)
     with session_scope(any_session_factory) as session:
         request = queries.get_request(session, request_id)
         assert request.status is RequestStatus.done
@@ -197,8 +196,7 @@ def test_retried_job_gets_the_caption_stored_the_first_time(any_session_factory)
         first = _captioned(session, 1, "ab/abcd")
     with session_scope(any_session_factory) as session:
         again = queries.record_caption(
-            session, first.request_id, text="something else", model_version="v1", beam=3,
-            latency_ms=5, media_path="ab/abcd", media_sha256="abcd",
+            session, first.request_id, text="something else", model_version="v1", beam=3, latency_ms=5
         )
         assert again.id == first.id and again.text == first.text
         assert _count(session, Caption) == 1
@@ -210,8 +208,9 @@ def test_unknown_ids_read_as_none_and_updates_to_them_raise(any_session_factory)
         assert queries.get_caption(session, 404) is None
         with pytest.raises(LookupError):
             queries.mark_running(session, 404)
-        with pytest.raises(LookupError):
-            queries.set_reply_message(session, 404, 1)
+        assert queries.record_caption(session, 404, text="a", model_version="v1", beam=3, latency_ms=1) is None
+        assert not queries.record_media(session, 404, media_path="ab/ab", media_sha256="ab")
+        assert not queries.mark_delivered(session, 404, 1)
 
 
 def test_ensure_user_keeps_the_first_seen_time(any_session_factory):
@@ -283,3 +282,18 @@ def test_sqlite_file_takes_writes_from_many_threads_without_locking_errors(sqlit
     with session_scope(factory) as session:
         assert _count(session, CaptionRequest) == 60
     engine.dispose()
+
+
+def test_a_photo_path_recorded_before_its_caption_is_found_by_forget_and_kept_while_in_use(any_session_factory):
+    """Workers record the file's path before writing it, so /forget at any moment finds it."""
+    with session_scope(any_session_factory) as session:
+        mine, theirs = _photo(session, 1).id, _photo(session, 2).id
+        assert queries.record_media(session, mine, media_path="sh/shared", media_sha256="shared")
+        assert queries.record_media(session, theirs, media_path="sh/shared", media_sha256="shared")
+        solo = _photo(session, 1, message_id=2).id
+        assert queries.record_media(session, solo, media_path="so/solo", media_sha256="solo")
+    with session_scope(any_session_factory) as session:
+        assert queries.forget_user(session, 1) == ["so/solo"]
+        assert queries.media_in_use(session, "sh/shared")
+        assert not queries.media_in_use(session, "so/solo")
+        assert not queries.record_media(session, mine, media_path="sh/shared", media_sha256="shared")

@@ -18,6 +18,7 @@ from store.queries import (
     get_model_version,
     list_model_versions,
     record_caption,
+    record_media,
     set_rating,
 )
 from worker.media import MediaStore
@@ -49,8 +50,8 @@ def add_feedback(session_factory, media: MediaStore, photo: bytes, said: str, *,
     stored = media.store(photo)
     with session_scope(session_factory) as session:
         request = create_request(session, user_id=user, chat_id=user, message_id=1, file_id="f", file_unique_id="u", file_size=len(photo))
-        caption = record_caption(session, request.id, text=said, model_version="squares-base", beam=3, latency_ms=100.0,
-                                 media_path=str(stored.path), media_sha256=stored.sha256)
+        record_media(session, request.id, media_path=str(stored.path), media_sha256=stored.sha256)
+        caption = record_caption(session, request.id, text=said, model_version="squares-base", beam=3, latency_ms=100.0)
         if rating:
             set_rating(session, caption.id, user, rating)
         if correction:

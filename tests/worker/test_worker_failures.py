@@ -1,7 +1,8 @@
 """What workers do when things go wrong: bad files end the request with a clear reply and no retry,
 Telegram trouble is retried, the last failure is apologised for, and a worker killed mid-job has
-its job finished by another worker within seconds. Workers reach the sandbox through a proxy that
-can misbehave, and keep RQ's default upkeep schedule, so the speed of recovery is the shipped one."""
+its job finished by another worker within seconds; a request is done only once its reply got through.
+Workers reach the sandbox through a proxy that can misbehave, and keep RQ's default upkeep schedule,
+so the speed of recovery is the shipped one."""
 from __future__ import annotations
 
 import signal
@@ -17,7 +18,7 @@ from service_stack import jpeg_bytes, wait_until
 from sqlalchemy import select
 
 from bot.enqueue import caption_job_id
-from store.models import CaptionRequest, RequestStatus
+from store.models import Caption, CaptionRequest, RequestStatus
 
 WORKERS = ("caption-worker-a", "caption-worker-b")
 DEFAULT_UPKEEP = {"WORKER_TTL_S": "60", "WORKER_MAINTENANCE_INTERVAL_S": "30"}
@@ -166,3 +167,52 @@ def test_a_worker_killed_mid_job_has_its_job_finished_by_another_worker_within_s
     assert stack.workers[survivor].poll() is None
     assert "caption-request" in stack.worker_log(survivor)
     connection.close()
+
+
+def hits_of(stack, path: str, since: int) -> int:
+    return sum(path in hit for hit in stack.proxy.hits[since:])
+
+
+def test_a_reply_that_never_gets_through_ends_the_request_failed_undeliverable_not_done(stack, user_id):
+    tries = 1 + int(stack.env["JOB_RETRIES"])
+    stack.proxy.fail("/sendMessage", times=tries + 1)  # every caption reply and the apology
+    since = len(stack.proxy.hits)
+    sent = stack.client.send_photo(user_id, jpeg_bytes(seed=16))
+    request = request_for(stack, user_id, sent["message_id"])
+    assert (request.status, request.error_reason) == (RequestStatus.failed, "undeliverable")
+    wait_until(lambda: hits_of(stack, "/sendMessage", since) == tries + 1, 10, "the apology attempt")
+    assert hits_of(stack, "/getFile", since) == 1, "retries send the stored caption, they do not caption again"
+    with stack.session() as session:
+        captions = session.scalars(select(Caption).where(Caption.request_id == request.id)).all()
+        assert [caption.reply_message_id for caption in captions] == [None]
+    assert stack.client.messages(user_id) == []
+
+
+def test_a_reply_that_fails_once_is_sent_once_on_the_retry_and_only_then_done(stack, user_id):
+    stack.proxy.fail("/sendMessage", times=1)
+    since = len(stack.proxy.hits)
+    sent = stack.client.send_photo(user_id, jpeg_bytes(seed=17))
+    reply = stack.reply_to(user_id, sent["message_id"], timeout=60)
+    request = request_for(stack, user_id, sent["message_id"])
+    assert request.status is RequestStatus.done
+    with stack.session() as session:
+        caption = session.scalars(select(Caption).where(Caption.request_id == request.id)).one()
+        assert caption.reply_message_id == reply["message_id"]
+    assert hits_of(stack, "/getFile", since) == 1
+    assert hits_of(stack, "/sendMessage", since) == 2
+    replies = [m for m in stack.client.messages(user_id) if (m.get("reply_to_message") or {}).get("message_id") == sent["message_id"]]
+    assert len(replies) == 1
+
+
+def test_a_reply_telegram_refuses_fails_the_request_at_once_without_a_retry(stack, user_id):
+    stack.proxy.fail("/sendMessage", times=2, status=403)  # "bot was blocked by the user": the reply and the apology
+    since = len(stack.proxy.hits)
+    sent = stack.client.send_photo(user_id, jpeg_bytes(seed=18))
+    request = request_for(stack, user_id, sent["message_id"])
+    assert (request.status, request.error_reason) == (RequestStatus.failed, "undeliverable")
+    connection = redis.Redis.from_url(stack.env["REDIS_URL"])
+    job = Job.fetch(caption_job_id(request.id), connection=connection, serializer=JSONSerializer)
+    wait_until(lambda: job.get_status() == "finished", timeout=10, what="the job to end normally")
+    assert job.retries_left == int(stack.env["JOB_RETRIES"])
+    connection.close()
+    assert hits_of(stack, "/sendMessage", since) == 2
