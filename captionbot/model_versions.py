@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from store.canaries import PROMOTED, SUPERSEDED, finish_canary, running_canary
 from store.db import session_scope
 from store.models import ModelStatus, ModelVersion
 from store.queries import (
@@ -92,11 +93,8 @@ def ensure_active_version(session: Session, default_bundle: Path) -> ModelVersio
     return model
 
 
-def activate(session: Session, version: str) -> tuple[ModelVersion, str | None]:
-    """Make `version` the active one; returns it and the version it replaced.
-
-    Refused for a version still training, one that failed, or one whose bundle is gone.
-    """
+def servable_version(session: Session, version: str) -> ModelVersion:
+    """The version's row, if it may serve photos (active or canary); ActivationError says why not."""
     model = get_model_version(session, version)
     if model is None:
         raise ActivationError(f"there is no model version {version!r}")
@@ -105,9 +103,22 @@ def activate(session: Session, version: str) -> tuple[ModelVersion, str | None]:
     if model.status is ModelStatus.failed:
         raise ActivationError(f"{version} failed: {model.notes or 'no reason recorded'}")
     read_bundle_info(Path(model.path))
+    return model
+
+
+def activate(session: Session, version: str) -> tuple[ModelVersion, str | None]:
+    """Make `version` the active one; returns it and the version it replaced. A running canary
+    ends (promoted, if it is this version).
+
+    Refused for a version still training, one that failed, or one whose bundle is gone.
+    """
+    model = servable_version(session, version)
     previous = active_model_version(session)
     if previous is not None and previous.id == model.id:
         return model, None
+    canary = running_canary(session)
+    if canary is not None:  # it was measured against the version being replaced
+        finish_canary(session, canary.id, PROMOTED if canary.version == version else SUPERSEDED, f"{version} was activated")
     return activate_model_version(session, version), None if previous is None else previous.version
 
 
@@ -192,13 +203,15 @@ def format_versions(rows: list[VersionRow], served: dict[str, str] | None = None
 
 
 def served_versions(redis: Redis) -> dict[str, str]:
-    """Worker name → the version it serves (and any it refused), from the live workers' RQ records."""
+    """Worker name → the version it serves (with a loaded canary and its share, and any version it
+    refused), from the live workers' RQ records."""
     from rq import Worker
 
     served = {}
     for key in Worker.all_keys(connection=redis):
-        version, refused = redis.hmget(key, "model_version", "model_refused")
+        version, refused, canary = redis.hmget(key, "model_version", "model_refused", "model_canary")
         if version:
             name = key.split(":", 2)[-1] if isinstance(key, str) else key.decode().split(":", 2)[-1]
-            served[name] = version.decode() + (f" (refused {refused.decode()})" if refused else "")
+            served[name] = (version.decode() + (f" + canary {canary.decode()}" if canary else "")
+                            + (f" (refused {refused.decode()})" if refused else ""))
     return served

@@ -78,11 +78,23 @@ class Settings(BaseSettings):
     retrain_timeout_s: int = 6 * 3600
     retrain_progress_interval_s: float = 3.0  # at most one progress edit this often
 
+    # Canary rollout (captionbot/canary.py, docs/retraining.md).
+    canary_fraction: float | None = None  # set (0 < f < 1): a retrained version that passes the gate starts as a canary
+    canary_min_ratings: int = 300  # ratings each side needs before the canary is decided
+    canary_alpha: float = 0.05  # one-sided level: ended only if its 👍 share is significantly lower
+
     @field_validator("admin_ids", "job_retry_intervals_s", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
             return [int(part) for part in value.replace(",", " ").split()]
+        return value
+
+    @field_validator("canary_fraction")
+    @classmethod
+    def _open_fraction(cls, value: float | None) -> float | None:
+        if value is not None and not 0.0 < value < 1.0:
+            raise ValueError("CANARY_FRACTION must lie strictly between 0 and 1")
         return value
 
     @property

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Enum,
@@ -240,4 +241,25 @@ class ModelVersion(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     activated_at: Mapped[datetime | None] = mapped_column()
+    notes: Mapped[str | None] = mapped_column(Text)
+
+
+class CanaryRollout(Base):
+    """A version serving a fraction of photos beside the active one, until promoted or ended.
+
+    `running` is true while it runs and NULL after: the unique constraint on it lets at most one
+    canary run at a time (NULLs never collide), on PostgreSQL and SQLite alike.
+    """
+
+    __tablename__ = "canary_rollouts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), index=True)
+    baseline_version: Mapped[str] = mapped_column(String(64))  # the active version it is compared with
+    fraction: Mapped[float] = mapped_column(Float)
+    running: Mapped[bool | None] = mapped_column(Boolean, unique=True, default=True)
+    started_by: Mapped[int | None] = mapped_column(BigInteger)  # an admin, or None for a retraining
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column()
+    outcome: Mapped[str | None] = mapped_column(String(32))  # promoted, ended, rolled back, superseded
     notes: Mapped[str | None] = mapped_column(Text)

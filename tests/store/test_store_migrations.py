@@ -23,7 +23,7 @@ from store.db import (
 from store.models import Base
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TABLES = {"users", "caption_requests", "captions", "ratings", "corrections", "model_versions"}
+TABLES = {"users", "caption_requests", "captions", "ratings", "corrections", "model_versions", "canary_rollouts"}
 
 
 def _head() -> str:
