@@ -40,19 +40,29 @@ class Captioner:
         self.beam_searches: dict[int, CompiledBeamSearch] = {}
 
     @classmethod
-    def load(cls, bundle_dir: str | Path, resnet50_weights: str | Path | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> "Captioner":
+    def load(cls, bundle_dir: str | Path, resnet50_weights: str | Path | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+             encoder: ImageEncoder | None = None) -> "Captioner":
+        """`encoder`: one already built (another version's), shared if the bundle names the same
+        one, so a worker serving two versions holds one encoder and two decoders."""
         config, vocab, decoder = load_decoder(Path(bundle_dir))
-        encoder = build_encoder(config.encoder, resnet50_weights=resnet50_weights or "imagenet")
+        shared = encoder is not None and encoder.name == config.encoder
+        if not shared:
+            encoder = build_encoder(config.encoder, resnet50_weights=resnet50_weights or "imagenet")
         captioner = cls(config, vocab, decoder, encoder, max_pixels)
-        captioner.warm_up()
+        captioner.warm_up(decoder_only=shared)
         return captioner
 
     @property
     def version(self) -> str:
         return self.config.version
 
-    def warm_up(self) -> None:
-        """Trace the tf.functions now, so the first user does not wait for it."""
+    def warm_up(self, decoder_only: bool = False) -> None:
+        """Trace the tf.functions now, so the first user does not wait for it (a shared encoder is
+        traced already)."""
+        if decoder_only:
+            height, width = self.encoder.grid_size
+            self.caption_features(np.zeros((1, height * width, self.encoder.spec.channels), np.float32), beam=3)
+            return
         size = self.encoder.input_size
         self.caption([Image.new("RGB", (size, size))], beam=3)
 

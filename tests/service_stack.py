@@ -317,12 +317,12 @@ def service_stack(workdir: Path, model_dir: Path) -> Iterator[ServiceStack]:
         redis_server.stop()
 
 
-def random_bundle(directory: Path) -> Path:
+def random_bundle(directory: Path, version: str = "random-test") -> Path:
     """A tiny untrained bundle, written once per directory (in a child: TensorFlow stays out of pytest)."""
     if not (directory / "config.json").exists():
         subprocess.run(
             [sys.executable, "-c", "import sys; from captioning.testing import write_random_bundle; "
-             "write_random_bundle(__import__('pathlib').Path(sys.argv[1]))", str(directory)],
+             "write_random_bundle(__import__('pathlib').Path(sys.argv[1]), version=sys.argv[2])", str(directory), version],
             cwd=REPO_ROOT, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True,
         )
     return directory

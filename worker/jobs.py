@@ -125,7 +125,7 @@ def _caption_photo(ctx: worker_context.WorkerContext, pending: PendingRequest) -
     except ImageError as error:
         raise PhotoRefused(error.reason, str(error)) from error
     _keep_photo(ctx, pending.request_id, data)
-    captioner = ctx.models.current()
+    captioner = ctx.models.for_request(pending.request_id)  # the canary's, for its share of requests
     result = captioner.caption([image], beam=settings.caption_beam)[0]
     latency_ms = (datetime.now(timezone.utc) - pending.created_at).total_seconds() * 1000
     with session_scope(ctx.session_factory) as session:

@@ -93,9 +93,11 @@ class ModelWorker(SimpleWorker):
         if pipeline is None and self.serves_captions:
             self.context.models.refresh()
 
-    def _record_served_model(self, serving: str | None, refused: dict[str, str]) -> None:
-        """Shown by /models and `captionbot models`: which version each worker serves, which it refused."""
-        self._model_fields = {"model_version": serving or "", "model_refused": ",".join(sorted(refused))}
+    def _record_served_model(self, serving: str | None, refused: dict[str, str], canary: str | None = None) -> None:
+        """Shown by /models and `captionbot models`: which version each worker serves (and the
+        loaded canary with its share), which it refused."""
+        self._model_fields = {"model_version": serving or "", "model_refused": ",".join(sorted(refused)),
+                              "model_canary": canary or ""}
         if self._born:  # before its birth RQ would take an existing hash for a live namesake
             self._write_model_fields()
 

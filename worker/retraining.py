@@ -99,7 +99,8 @@ def retrain(requested_by: int | None = None, chat_id: int | None = None, message
         report = run_retrain(requested_by, settings=settings, on_progress=on_progress, on_registered=on_registered)
     finally:
         keeper.release()
-    progress.lines["stage"] = ("Finished: promoted." if report["promoted"] else "Finished: not promoted.") + " The report follows."
+    outcome = "a canary" if report.get("canary_fraction") else "promoted" if report["promoted"] else "not promoted"
+    progress.lines["stage"] = f"Finished: {outcome}. The report follows."
     progress.show()
     send_report(ctx.bot_api, chat_id or requested_by, report)
     return {"status": "done", "version": report["version"], "promoted": report["promoted"], "decision": report["decision"]}
