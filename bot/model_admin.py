@@ -2,8 +2,9 @@
 
 /retrain takes the one-run-at-a-time lock, answers at once and queues the trainer's job with the
 id of that answer, which the trainer then edits with its progress; a /retrain while a run is
-queued or running says so and queues nothing. /rollback makes the previously active version
-active again (or `/rollback VERSION` any finished one); workers switch before their next job.
+queued or running says so and queues nothing. /rollback ends a running canary (bot.canary_admin),
+or else makes the previously active version active again (or `/rollback VERSION` any finished
+one, which ends a canary too); workers switch before their next job.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from telegram.ext import ContextTypes
 from bot import replies
 from bot.admin import admins_only
 from bot.state import runtime_of
+from captionbot.canary import end_canary
 from captionbot.model_versions import (
     ActivationError,
     activate,
@@ -32,6 +34,7 @@ from captionbot.model_versions import (
 from captionbot.retrain_lock import RetrainLock
 from captionbot.runtime import Runtime
 from store.db import session_scope
+from store.queries import active_model_version
 
 log = logging.getLogger(__name__)
 RETRAIN_JOB = "worker.retraining.retrain"
@@ -135,10 +138,14 @@ class Switch:
 
 
 def roll_back(runtime: Runtime, wanted: str | None) -> str:
-    """Activate `wanted`, or the version active before the current one; returns the answer."""
+    """End the running canary; or activate `wanted` (which ends a canary too), or the version
+    active before the current one. Returns the answer."""
     try:
         with session_scope(runtime.session_factory) as session:
             if wanted is None:
+                ended = end_canary(session, notes="rolled back by an admin")
+                if ended is not None:
+                    return replies.CANARY_ENDED.format(version=ended, active=active_model_version(session).version)
                 target = rollback_target(session)
                 if target is None:
                     return replies.NOTHING_TO_ROLL_BACK

@@ -12,6 +12,7 @@ from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from bot import replies
+from bot.canary_admin import settle_after_rating
 from bot.feedback import ButtonMessage, caption_exists_behind, rate_caption, remember_prompt
 from bot.keyboards import correction_prompt_markup, feedback_markup
 from bot.state import runtime_of
@@ -47,6 +48,7 @@ async def _rate(query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, press:
         # Pressing the same choice twice leaves the buttons as they are; Telegram says so.
         if "not modified" not in str(error).lower():
             raise
+    await settle_after_rating(context.bot, runtime)  # this rating may be the one a canary waited for
 
 
 async def _ask_for_correction(query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, press: FeedbackPress, where: ButtonMessage) -> None:

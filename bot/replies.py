@@ -48,3 +48,17 @@ ROLLED_BACK = "Rolled back: {version} is the active model again (was {previous})
 ALREADY_ACTIVE = "{version} is already the active model."
 NOTHING_TO_ROLL_BACK = "There is no earlier model version to go back to."
 ACTIVATION_REFUSED = "I can't activate that: {reason}."
+
+CANARY_USAGE = "Usage: /canary VERSION PERCENT, e.g. /canary {example} 20 (a share of photos from 1 to 99 %)."
+CANARY_STARTED = (
+    "{version} is a canary now: it captions {percent:.0f} % of photos, {active} the rest. After {min_ratings} "
+    "ratings on each I promote it, unless its 👍 share is significantly lower (then it ends). "
+    "/promote or /rollback decide now."
+)
+CANARY_STANDING = "Canary {version} on {percent:.0f} % of photos beside {active}:\n{numbers}"
+NO_CANARY = "No canary is running. /canary VERSION PERCENT starts one."
+NOTHING_TO_PROMOTE = "No canary is running, so there is nothing to promote."
+CANARY_PROMOTED = "Promoted: {version} is the active model now (was {previous}). Workers switch before their next job."
+CANARY_ENDED = "Canary ended: {version} captions nothing now; {active} captions every photo."
+CANARY_SETTLED_PROMOTED = "Canary {version} promoted: it is the active model now (was {active}).\n{numbers}"
+CANARY_SETTLED_ENDED = "Canary {version} ended: {active} stays the active model.\n{numbers}"
