@@ -74,7 +74,10 @@ def format_report(report: dict[str, Any]) -> tuple[str, str]:
     """(summary, table): the words of the final report and its fixed-width metrics table."""
     counts = report["data_counts"]
     verdict = (
-        f"Promoted: {report['version']} is now the active model (was {report['parent_version']})."
+        f"Passed the gate: {report['version']} is a canary now, captioning {report['canary_fraction']:.0%} of photos "
+        f"beside {report['parent_version']} until the ratings decide (/canary shows how it stands)."
+        if report["promoted"] and report.get("canary_fraction")
+        else f"Promoted: {report['version']} is now the active model (was {report['parent_version']})."
         if report["promoted"]
         else f"Not promoted: {report['version']} stays a candidate; {report['parent_version']} stays active.\n"
         + "\n".join(f"- {reason}" for reason in report["reasons"])

@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from captionbot.model_versions import TRAINING_NOTE, ensure_active_version, mark_stopped_runs_failed
+from captionbot.canary import start_canary
+from captionbot.model_versions import TRAINING_NOTE, activate, ensure_active_version, mark_stopped_runs_failed
 from captionbot.settings import Settings, get_settings
 from captioning.captioner import Captioner
 from captioning.bundle import BundleError, load_decoder
@@ -42,7 +43,7 @@ from captioning.metrics import score_captions
 from captioning.text import Vocabulary
 from store.db import make_engine, make_session_factory, session_scope
 from store.models import ModelStatus
-from store.queries import activate_model_version, add_model_version, feedback_examples, get_model_version, set_model_status
+from store.queries import add_model_version, feedback_examples, get_model_version, set_model_status
 from training.evaluate import caption_split
 from training.feedback_data import FeedbackData, build_feedback_data, combined_cache
 from training.features import FeatureCache, build_feature_cache, cache_dir_for
@@ -146,8 +147,11 @@ def retrain(
                              "search": report["search"], "active_at_training": report["active_metrics"]}
             model.data_counts = report["data_counts"]
             model.notes = report["decision"]
-            if report["promoted"]:
-                activate_model_version(session, version)  # the previous one is retired in the same commit
+            if report["promoted"] and settings.canary_fraction:  # passed the gate: first a share of photos
+                start_canary(session, version, settings.canary_fraction, started_by=None, replace=True)
+                report["canary_fraction"], report["status"] = settings.canary_fraction, "canary"
+            elif report["promoted"]:
+                activate(session, version)  # the previous one is retired in the same commit
         (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         log.info("retraining %s: %s", version, report["decision"])
         return report
