@@ -117,6 +117,26 @@ def test_a_version_worse_than_the_active_one_stays_a_candidate_and_says_why(pg_u
         assert model.status is ModelStatus.candidate and model.notes.startswith("not promoted")
 
 
+def test_with_canary_fraction_a_version_that_passes_the_gate_becomes_a_canary_not_the_active_one(pg_url, session_factory, squares, tmp_path):
+    from store.canaries import running_canary
+    from training.promotion import format_report
+    from training.retrain import retrain
+
+    # A quick run, with tolerances that let anything through the gate.
+    settings = settings_for(pg_url, squares, tmp_path, retrain_from_scratch=True, retrain_epochs=1, retrain_scst_epochs=0,
+                            retrain_tolerance_bleu4=10.0, retrain_tolerance_cider=100.0, canary_fraction=0.25)
+
+    report = retrain(settings=settings)
+
+    assert report["promoted"] and report["status"] == "canary" and report["canary_fraction"] == 0.25
+    assert f"{report['version']} is a canary now, captioning 25% of photos beside squares-base" in format_report(report)[0]
+    with session_scope(session_factory) as session:
+        assert active_model_version(session).version == "squares-base"
+        assert get_model_version(session, report["version"]).status is ModelStatus.candidate
+        canary = running_canary(session)
+        assert (canary.version, canary.baseline_version, canary.fraction, canary.started_by) == (report["version"], "squares-base", 0.25, None)
+
+
 def test_a_run_that_fails_is_marked_failed_and_the_active_model_is_untouched(pg_url, session_factory, squares, tmp_path):
     from training.retrain import RetrainError, retrain
 
