@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -62,6 +63,7 @@ class Settings(BaseSettings):
     retrain_scst_flickr8k_images: int | None = 2000  # Flickr8k train photos per self-critical epoch (unset: all)
     retrain_feedback_repeats: int = 3  # each feedback example is drawn this often per epoch
     retrain_replay_images: int = 500  # Flickr8k train photos beside the feedback in the warm-up
+    retrain_warmup: Literal["own-captions", "new-words"] = "own-captions"  # replay with the active model's captions, or train the new words only
     retrain_batch_size: int = 64
     retrain_patience: int = 2
     retrain_from_scratch: bool = False  # a new decoder (same sizes) instead of the active one's weights

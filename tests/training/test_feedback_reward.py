@@ -60,19 +60,20 @@ def test_feedback_is_drawn_repeats_times_an_epoch_and_downvoted_captions_never(t
 
 
 def test_warmup_replays_a_fixed_sample_of_flickr8k_beside_the_feedback_weighted_by_repeats(tmp_path):
-    from training.retrain import warmup_data
+    from training.retrain import replay_sample, warmup_data
 
     data = feedback(tmp_path, [("s1", "a pencil sketch of a dog", "correction"), ("u1", "a dog runs", "upvote")])
-    train = {f"img{i}": ["a dog"] for i in range(50)}
+    train = {f"img{i}": ["a dog", "a brown dog"] for i in range(50)}
 
-    first, weights = warmup_data(train, data, replay_images=10, repeats=3)
-    again, _ = warmup_data(train, data, replay_images=10, repeats=3)
-
-    assert first == again and len([n for n in first if n.startswith("img")]) == 10
-    assert first["s1#correction"] == ["a pencil sketch of a dog"]
+    replay = replay_sample(train, 10)
+    assert replay == replay_sample(train, 10) and len(replay) == 10 and replay_sample(train, 99) == sorted(train)
+    warmup, weights = warmup_data(train, replay, data, repeats=3)
+    assert sorted(n for n in warmup if n.startswith("img")) == replay and warmup[replay[0]] == ["a dog", "a brown dog"]
+    assert warmup["s1#correction"] == ["a pencil sketch of a dog"]
     assert weights == {"s1#correction": 3.0, "u1#upvote": 1.5}
-    everything, _ = warmup_data(train, data, replay_images=len(train), repeats=1)
-    assert len(everything) == len(train) + 2
+    # with the active model's captions, the replayed photos are taught what the model already says
+    own, _ = warmup_data(train, replay, data, repeats=3, own_captions={n: "a dog sits" for n in replay})
+    assert {tuple(own[n]) for n in replay} == {("a dog sits",)} and own["s1#correction"] == ["a pencil sketch of a dog"]
 
 
 def test_an_image_weighted_zero_gives_no_self_critical_step_and_weight_one_does(tmp_path):
