@@ -18,7 +18,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import admin, commands, corrections, model_admin, photos, ratings
+from bot import admin, commands, corrections, model_admin, photos, ratings, report
 from bot.errors import on_error
 from bot.state import attach_runtime
 from bot.update_order import PerUserUpdateProcessor
@@ -47,6 +47,7 @@ def handlers() -> list[BaseHandler]:
         CommandHandler("models", model_admin.models),
         CommandHandler("retrain", model_admin.retrain),
         CommandHandler("rollback", model_admin.rollback),
+        CommandHandler("report", report.report),
         MessageHandler(new_messages & filters.PHOTO, photos.on_photo),
         MessageHandler(new_messages & filters.Document.ALL, photos.on_document),
         CallbackQueryHandler(ratings.on_button),

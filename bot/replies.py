@@ -48,3 +48,6 @@ ROLLED_BACK = "Rolled back: {version} is the active model again (was {previous})
 ALREADY_ACTIVE = "{version} is already the active model."
 NOTHING_TO_ROLL_BACK = "There is no earlier model version to go back to."
 ACTIVATION_REFUSED = "I can't activate that: {reason}."
+REPORT_QUEUED = "Preparing the feedback report on the trainer; the chart follows in a moment."
+REPORT_AFTER_RETRAINING = "A retraining is using the trainer; the feedback report follows when it ends."
+REPORT_NOT_QUEUED = "I couldn't queue the report: my storage is unreachable. Please try again in a minute."
