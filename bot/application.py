@@ -18,10 +18,11 @@ from telegram.ext import (
     filters,
 )
 
-from bot import admin, commands, corrections, model_admin, photos, ratings, report
+from bot import admin, commands, correction_prompt, corrections, feedback_admin, model_admin, photos, ratings, report
 from bot.errors import on_error
 from bot.state import attach_runtime
 from bot.update_order import PerUserUpdateProcessor
+from captionbot.feedback_buttons import CANCEL_DATA_PREFIX
 from captionbot.runtime import Runtime, connect
 from captionbot.settings import Settings
 
@@ -48,8 +49,12 @@ def handlers() -> list[BaseHandler]:
         CommandHandler("retrain", model_admin.retrain),
         CommandHandler("rollback", model_admin.rollback),
         CommandHandler("report", report.report),
+        CommandHandler("feedback", feedback_admin.feedback),
+        CommandHandler("exclude", feedback_admin.exclude),
+        CommandHandler("include", feedback_admin.include),
         MessageHandler(new_messages & filters.PHOTO, photos.on_photo),
         MessageHandler(new_messages & filters.Document.ALL, photos.on_document),
+        CallbackQueryHandler(correction_prompt.on_cancel, pattern=CANCEL_DATA_PREFIX),
         CallbackQueryHandler(ratings.on_button),
         MessageHandler(new_messages & filters.TEXT & ~filters.COMMAND, corrections.on_text),
         MessageHandler(new_messages, corrections.on_anything_else),

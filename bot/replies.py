@@ -26,12 +26,14 @@ NOTHING_TO_FORGET = "I have nothing stored about you."
 
 STALE_BUTTON = "Sorry, this button no longer works. Send the photo again for a fresh description."
 RATED = {"up": "Thanks for the 👍!", "down": "Thanks, noted 👎. ✏️ lets you write a better one."}
-CORRECTION_PROMPT = "What would be a better description? Reply to this message with it."
-CORRECTION_PLACEHOLDER = "A better description"
+CORRECTION_PROMPT = "What would be a better description? Send it as your next message, or press Cancel."
 CORRECTION_SAVED = "Thank you! I saved your description; it will help me learn."
-CORRECTION_EMPTY = "That looks empty. Reply to my question with a short description, please."
+CORRECTION_EMPTY = "That looks empty. Send a short description, please."
 CORRECTION_TOO_LONG = "Please keep it under {limit} characters."
 CORRECTION_EXPIRED = "That question has expired. Press ✏️ under a description again."
+CORRECTION_RATE_LIMITED = "That's a lot of descriptions at once! Please wait a minute and send it again."
+CORRECTION_CANCELLED = "Cancelled: no new description for this photo."
+PROMPT_CLOSED = "This question is already closed; there is nothing to cancel."
 
 ADMINS_ONLY = "Sorry, only the bot's admins can do that."
 RETRAIN_QUEUED = "Retraining is queued on the trainer (job {job_id}). I'll keep serving the current model meanwhile."

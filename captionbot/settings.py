@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     max_download_bytes: int = 20 * 1024 * 1024  # the Bot API's getFile limit
     max_image_pixels: int = 40_000_000
     rate_limit_per_minute: int = 10
+    correction_rate_limit_per_minute: int = 5  # corrections per user per minute; more are refused, not stored
     job_timeout_s: int = 60
     job_retries: int = 3
     sandbox_host: str = "127.0.0.1"
@@ -71,6 +72,10 @@ class Settings(BaseSettings):
     retrain_upvote_weight: float = 0.5  # loss weight of a 👍-rated caption (👎-rated ones never count)
     retrain_holdout_fraction: float = 0.1  # corrected photos held back for evaluation
     retrain_new_word_min_count: int = 2  # a correction's new word joins the vocabulary from this count
+    # What feedback is trained on (training/feedback_screen.py); the rest stays stored, counted in the report.
+    retrain_max_corrections_per_user: int = 50  # each user's oldest corrections up to this many
+    retrain_max_correction_words: int = 30  # longer corrections are not captions
+    retrain_max_unknown_word_share: float = 0.5  # corrections with more words outside the active vocabulary are left out
     retrain_train_limit: int | None = None  # first N Flickr8k train images only (tests, benchmarks)
     retrain_val_limit: int | None = None
     retrain_tolerance_bleu4: float = 0.005  # promoted unless val BLEU-4 drops by more than this

@@ -4,7 +4,8 @@ Run by the trainer (`worker.retraining.retrain`, from /retrain) and by `captionb
 caller holds the one-run-at-a-time lock. The steps:
 
 1. register the run as a candidate version "in training" (parent: the active version);
-2. data: Flickr8k train, corrections and 👍 captions (a tenth of the corrected photos held back);
+2. data: Flickr8k train, corrections and 👍 captions (screened: training/feedback_screen.py; a
+   tenth of the corrected photos held back);
 3. features: Flickr8k's from the cache, feedback photos appended to a feedback cache;
 4. vocabulary grown by the corrections' new words; the active decoder grown to match (or a new
    decoder trained from scratch);
@@ -42,9 +43,11 @@ from captioning.metrics import score_captions
 from captioning.text import Vocabulary
 from store.db import make_engine, make_session_factory, session_scope
 from store.models import ModelStatus
-from store.queries import activate_model_version, add_model_version, feedback_examples, get_model_version, set_model_status
+from store.feedback import feedback_examples
+from store.queries import activate_model_version, add_model_version, get_model_version, set_model_status
 from training.evaluate import caption_split
 from training.feedback_data import FeedbackData, build_feedback_data, combined_cache
+from training.feedback_screen import FeedbackRules, screen_feedback
 from training.features import FeatureCache, build_feature_cache, cache_dir_for
 from training.finetune import grow_decoder
 from training.pipeline import flickr8k_captions
@@ -79,6 +82,9 @@ class RetrainOptions:
     upvote_weight: float = 0.5
     holdout_fraction: float = 0.1
     new_word_min_count: int = 2
+    max_corrections_per_user: int = 50
+    max_correction_words: int = 30
+    max_unknown_word_share: float = 0.5
     train_limit: int | None = None
     val_limit: int | None = None
     tolerance_bleu4: float = 0.005
@@ -184,7 +190,10 @@ class RetrainRun:
             val, val_paths = flickr8k_captions(self.settings.flickr8k_dir, "val", o.val_limit)
         except FileNotFoundError as error:
             raise RetrainError(f"Flickr8k is not where FLICKR8K_DIR says ({error})") from error
+        rules = FeedbackRules(active.vocab, o.max_correction_words, o.max_unknown_word_share, o.max_corrections_per_user)
+        examples, excluded = screen_feedback(examples, rules)
         feedback = build_feedback_data(examples, o.correction_weight, o.upvote_weight, o.holdout_fraction)
+        feedback.counts["excluded"] = excluded  # reaches the report's data_counts
 
         self.stage("features", "Encoding photos…")
         flickr_cache = self.flickr8k_features(active, {**train_paths, **val_paths})

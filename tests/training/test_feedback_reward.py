@@ -4,7 +4,7 @@ the warm-up replays a fixed sample of Flickr8k; an image's weight scales its pol
 import numpy as np
 
 from captioning.text import tokenize
-from store.queries import FeedbackExample
+from store.feedback import FeedbackExample
 from tiny_trainer import TRAIN, VAL, tiny_trainer
 from training.feedback_data import build_feedback_data
 from training.self_critical import SelfCriticalData, with_feedback

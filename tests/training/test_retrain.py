@@ -40,6 +40,8 @@ def settings_for(pg_url: str, squares: dict[str, Path], tmp_path: Path, **overri
         flickr8k_dir=squares["flickr8k"], retrain_epochs=8, retrain_learning_rate=3e-3, retrain_batch_size=8,
         # One of the nine val captions changing moves BLEU-4 by about 0.07: tolerances fit for nine images.
         retrain_patience=100, retrain_correction_weight=4.0, retrain_tolerance_bleu4=0.15, retrain_tolerance_cider=2.0,
+        # The squares' vocabulary has eight words, so the feedback phrase is mostly new words.
+        retrain_max_unknown_word_share=1.0,
     )
     return Settings(_env_file=None, **{**values, **overrides})
 

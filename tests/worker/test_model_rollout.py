@@ -43,6 +43,7 @@ def stack(tmp_path_factory):
             "RETRAIN_EPOCHS": "8", "RETRAIN_LEARNING_RATE": "0.003", "RETRAIN_BATCH_SIZE": "8", "RETRAIN_PATIENCE": "100",
             "RETRAIN_CORRECTION_WEIGHT": "4", "RETRAIN_TOLERANCE_BLEU4": "0.15", "RETRAIN_TOLERANCE_CIDER": "2",
             "RETRAIN_PROGRESS_INTERVAL_S": "0.2", "RETRAIN_LOCK_TTL_S": "6", "RATE_LIMIT_PER_MINUTE": "30",
+            "RETRAIN_MAX_UNKNOWN_WORD_SHARE": "1",  # eight words of vocabulary: the feedback phrase is mostly new words
         })
         stack.start_bot()
         stack.start_worker(CAPTION_WORKER)
