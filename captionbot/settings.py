@@ -57,14 +57,14 @@ class Settings(BaseSettings):
 
     # Retraining (training.retrain): fine-tune the active model on Flickr8k train + feedback.
     features_dir: Path | None = None  # feature caches, one folder per encoder; default data_dir/features
-    retrain_epochs: int = 1  # cross-entropy warm-up epochs of the corrections' new words (from scratch: of the decoder)
-    retrain_learning_rate: float = 1e-3
-    retrain_scst_epochs: int = 2  # self-critical epochs on Flickr8k train + feedback (CIDEr-D reward)
+    retrain_epochs: int = 2  # cross-entropy warm-up epochs (from scratch: cross-entropy epochs of the whole decoder)
+    retrain_learning_rate: float = 3e-3  # of the warm-up (new words' rows only, by default)
+    retrain_scst_epochs: int = 1  # self-critical epochs on Flickr8k train + feedback (CIDEr-D reward)
     retrain_scst_learning_rate: float = 1e-5
-    retrain_scst_flickr8k_images: int | None = 2000  # Flickr8k train photos per self-critical epoch (unset: all)
-    retrain_feedback_repeats: int = 3  # each feedback example is drawn this often per epoch
+    retrain_scst_flickr8k_images: int | None = 500  # Flickr8k train photos per self-critical epoch (unset: all)
+    retrain_feedback_repeats: int = 1  # each feedback example is drawn this often per epoch
     retrain_replay_images: int = 500  # Flickr8k train photos beside the feedback in the warm-up
-    retrain_warmup: Literal["own-captions", "new-words"] = "own-captions"  # replay with the active model's captions, or train the new words only
+    retrain_warmup: Literal["new-words", "own-captions"] = "new-words"  # train the new words' rows only, or the decoder on replay with the active model's captions
     retrain_batch_size: int = 64
     retrain_patience: int = 2
     retrain_from_scratch: bool = False  # a new decoder (same sizes) instead of the active one's weights

@@ -67,14 +67,14 @@ class RetrainError(RuntimeError):
 
 @dataclass
 class RetrainOptions:
-    epochs: int = 1  # warm-up epochs of the new words (from scratch: cross-entropy epochs of the whole decoder)
-    learning_rate: float = 1e-3
-    scst_epochs: int = 2
+    epochs: int = 2  # warm-up epochs (from scratch: cross-entropy epochs of the whole decoder)
+    learning_rate: float = 3e-3
+    scst_epochs: int = 1
     scst_learning_rate: float = 1e-5
-    scst_flickr8k_images: int | None = 2000  # Flickr8k train photos per self-critical epoch, drawn anew each epoch (None: all)
-    feedback_repeats: int = 3  # each feedback example is drawn this often per epoch (both stages)
+    scst_flickr8k_images: int | None = 500  # Flickr8k train photos per self-critical epoch, drawn anew each epoch (None: all)
+    feedback_repeats: int = 1  # each feedback example is drawn this often per epoch (both stages)
     replay_images: int = 500  # Flickr8k train photos beside the feedback in the warm-up
-    warmup: str = "own-captions"  # or "new-words": what the warm-up trains (see execute)
+    warmup: str = "new-words"  # or "own-captions": what the warm-up trains (see execute)
     batch_size: int = 64
     patience: int = 2
     from_scratch: bool = False
