@@ -102,3 +102,20 @@ def test_fit_trains_self_critical_epochs_on_their_own_data(tmp_path):
     result = trainer.fit(TRAIN, VAL, tmp_path / "run", "tiny", self_critical=scst)
     assert [r["stage"] for r in result.history] == ["xe", "scst"]
     assert drawn == ["img0"] * 3
+
+
+def test_a_new_word_warmup_moves_only_those_words_rows_and_output_units():
+    trainer = tiny_trainer(xe_only_words=[5], learning_rate=1e-2)
+    before = {v.path: v.numpy().copy() for v in trainer.decoder.trainable_variables}
+    trainer._make_optimizer(1e-2, 10)
+    tokens = np.array([trainer.vocab.encode("a dog runs on the grass")], np.int32)
+    for _ in range(3):
+        trainer._train_step(np.array([0]), tokens, np.ones(1, np.float32))
+    after = {v.path: v.numpy() for v in trainer.decoder.trainable_variables}
+
+    changed = {path for path in before if not np.array_equal(before[path], after[path])}
+    assert changed == {"embedding/embeddings", "out_vocab/kernel", "out_vocab/bias"}
+    embedding = after["embedding/embeddings"] != before["embedding/embeddings"]
+    kernel = after["out_vocab/kernel"] != before["out_vocab/kernel"]
+    assert set(np.flatnonzero(embedding.any(axis=1))) <= {5} and set(np.flatnonzero(kernel.any(axis=0))) == {5}
+    assert set(np.flatnonzero(after["out_vocab/bias"] != before["out_vocab/bias"])) == {5}
