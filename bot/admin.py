@@ -1,4 +1,4 @@
-"""Admin commands (ADMIN_IDS): /stats and /model (model_admin has the rest). Everyone else is politely refused."""
+"""Admin commands (ADMIN_IDS): /stats and /model (model_admin and report have the rest). Everyone else is politely refused."""
 from __future__ import annotations
 
 import asyncio

@@ -18,10 +18,11 @@ from telegram.ext import (
     filters,
 )
 
-from bot import admin, canary_admin, commands, corrections, model_admin, photos, ratings
+from bot import admin, canary_admin, commands, correction_prompt, corrections, feedback_admin, model_admin, photos, ratings, report
 from bot.errors import on_error
 from bot.state import attach_runtime
 from bot.update_order import PerUserUpdateProcessor
+from captionbot.feedback_buttons import CANCEL_DATA_PREFIX
 from captionbot.runtime import Runtime, connect
 from captionbot.settings import Settings
 
@@ -49,8 +50,13 @@ def handlers() -> list[BaseHandler]:
         CommandHandler("rollback", model_admin.rollback),
         CommandHandler("canary", canary_admin.canary),
         CommandHandler("promote", canary_admin.promote),
+        CommandHandler("report", report.report),
+        CommandHandler("feedback", feedback_admin.feedback),
+        CommandHandler("exclude", feedback_admin.exclude),
+        CommandHandler("include", feedback_admin.include),
         MessageHandler(new_messages & filters.PHOTO, photos.on_photo),
         MessageHandler(new_messages & filters.Document.ALL, photos.on_document),
+        CallbackQueryHandler(correction_prompt.on_cancel, pattern=CANCEL_DATA_PREFIX),
         CallbackQueryHandler(ratings.on_button),
         MessageHandler(new_messages & filters.TEXT & ~filters.COMMAND, corrections.on_text),
         MessageHandler(new_messages, corrections.on_anything_else),

@@ -8,7 +8,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import replies
-from bot.feedback import forget_prompts
+from bot.prompts import forget_prompts
 from bot.state import runtime_of
 from captionbot.media_files import delete_media_file
 from captionbot.runtime import Runtime

@@ -1,4 +1,4 @@
-"""Text messages: the answer to a ✏️ prompt becomes a correction; any other text gets a hint."""
+"""Text messages: the answer to an open ✏️ prompt becomes a correction; any other text gets a hint."""
 from __future__ import annotations
 
 import asyncio
@@ -7,7 +7,8 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import replies
-from bot.feedback import MAX_CORRECTION_CHARS, prompt_answered, save_correction
+from bot.feedback import MAX_CORRECTION_CHARS, correction_allowed, save_correction
+from bot.prompts import prompt_answered
 from bot.state import runtime_of
 
 
@@ -27,8 +28,11 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if len(text) > MAX_CORRECTION_CHARS:
         await message.reply_text(replies.CORRECTION_TOO_LONG.format(limit=MAX_CORRECTION_CHARS))
         return
-    prompt_id, caption_id = answered
-    stored = await asyncio.to_thread(save_correction, runtime, message.chat_id, user_id, prompt_id, caption_id, text)
+    if not await asyncio.to_thread(correction_allowed, runtime, user_id):
+        await message.reply_text(replies.CORRECTION_RATE_LIMITED)  # the prompt stays open
+        return
+    token, caption_id = answered
+    stored = await asyncio.to_thread(save_correction, runtime, message.chat_id, user_id, token, caption_id, text)
     await message.reply_text(replies.CORRECTION_SAVED if stored else replies.CORRECTION_EXPIRED)
 
 

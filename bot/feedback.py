@@ -1,9 +1,9 @@
-"""Ratings and corrections, without Telegram types: checks against the database, prompts in Redis.
+"""Ratings and corrections, without Telegram types: checks against the database.
 
 A button press counts only if its caption exists and the press came from the very message that
 carries that caption's buttons (in that caption's chat), so a forged or stale callback changes nothing.
-A ✏️ prompt is remembered in Redis (prompt message -> caption) for a day; the user's reply to
-it, or their next text in that chat, becomes the correction.
+A correction is the answer to an open ✏️ prompt (bot/prompts.py), stored within the user's
+CORRECTION_RATE_LIMIT_PER_MINUTE.
 """
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from bot.prompts import close_prompt
+from bot.ratelimit import allow_correction
 from captionbot.runtime import Runtime
 from store.db import session_scope
 from store.models import Caption
 from store.queries import add_correction, get_caption, set_rating
 
-PROMPT_KEY = "captionbot:correction:{chat_id}:{prompt_message_id}"
-PENDING_KEY = "captionbot:correction-pending:{chat_id}:{user_id}"
 MAX_CORRECTION_CHARS = 300
 
 
@@ -57,44 +57,18 @@ def caption_exists_behind(runtime: Runtime, caption_id: int, where: ButtonMessag
         return _caption_behind(session, caption_id, where) is not None
 
 
-def remember_prompt(runtime: Runtime, chat_id: int, user_id: int, prompt_message_id: int, caption_id: int) -> None:
-    ttl = runtime.settings.correction_prompt_ttl_s
-    with runtime.redis.pipeline(transaction=True) as pipeline:
-        pipeline.set(PROMPT_KEY.format(chat_id=chat_id, prompt_message_id=prompt_message_id), caption_id, ex=ttl)
-        pipeline.set(PENDING_KEY.format(chat_id=chat_id, user_id=user_id), prompt_message_id, ex=ttl)
-        pipeline.execute()
-
-
-def prompt_answered(runtime: Runtime, chat_id: int, user_id: int, reply_to_message_id: int | None) -> tuple[int, int] | None:
-    """(prompt message id, caption id) this text answers, or None if it answers no open prompt.
-
-    A reply to a prompt answers that prompt; any other text answers the user's latest prompt.
-    """
-    candidates = [] if reply_to_message_id is None else [reply_to_message_id]
-    pending = runtime.redis.get(PENDING_KEY.format(chat_id=chat_id, user_id=user_id))
-    if pending is not None:
-        candidates.append(int(pending))
-    for prompt_id in candidates:
-        caption_id = runtime.redis.get(PROMPT_KEY.format(chat_id=chat_id, prompt_message_id=prompt_id))
-        if caption_id is not None:
-            return prompt_id, int(caption_id)
-    return None
-
-
-def save_correction(runtime: Runtime, chat_id: int, user_id: int, prompt_message_id: int, caption_id: int, text: str) -> bool:
-    """Store the correction and close the prompt; False if the caption was deleted meanwhile."""
+def save_correction(runtime: Runtime, chat_id: int, user_id: int, prompt_token: str, caption_id: int, text: str) -> bool:
+    """Store the correction and close its prompt; False if the caption was deleted meanwhile."""
     with session_scope(runtime.session_factory) as session:
         if get_caption(session, caption_id) is None:
             stored = False
         else:
             add_correction(session, caption_id, user_id, text)
             stored = True
-    runtime.redis.delete(
-        PROMPT_KEY.format(chat_id=chat_id, prompt_message_id=prompt_message_id),
-        PENDING_KEY.format(chat_id=chat_id, user_id=user_id),
-    )
+    close_prompt(runtime, chat_id, user_id, prompt_token)
     return stored
 
 
-def forget_prompts(runtime: Runtime, chat_id: int, user_id: int) -> None:
-    runtime.redis.delete(PENDING_KEY.format(chat_id=chat_id, user_id=user_id))
+def correction_allowed(runtime: Runtime, user_id: int) -> bool:
+    """Count a correction against the user's minute; False (store nothing) once the limit is used."""
+    return allow_correction(runtime.redis, user_id, runtime.settings.correction_rate_limit_per_minute)

@@ -1,19 +1,22 @@
 """The feedback buttons as python-telegram-bot objects (the protocol is captionbot.feedback_buttons)."""
 from __future__ import annotations
 
-from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot import replies
-from captionbot.feedback_buttons import feedback_keyboard
+from captionbot.feedback_buttons import cancel_keyboard, feedback_keyboard
+
+
+def _markup(keyboard: dict) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b["text"], callback_data=b["callback_data"]) for b in row] for row in keyboard["inline_keyboard"]]
+    )
 
 
 def feedback_markup(caption_id: int, chosen: str | None = None) -> InlineKeyboardMarkup:
     """👍 👎 ✏️ for one caption, with the user's current rating marked."""
-    rows = feedback_keyboard(caption_id, chosen)["inline_keyboard"]
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(b["text"], callback_data=b["callback_data"]) for b in row] for row in rows]
-    )
+    return _markup(feedback_keyboard(caption_id, chosen))
 
 
-def correction_prompt_markup() -> ForceReply:
-    return ForceReply(selective=True, input_field_placeholder=replies.CORRECTION_PLACEHOLDER)
+def correction_prompt_markup(caption_id: int, prompt_token: str) -> InlineKeyboardMarkup:
+    """Cancel, under a ✏️ prompt (a message has one markup: this, rather than Telegram's ForceReply)."""
+    return _markup(cancel_keyboard(caption_id, prompt_token))

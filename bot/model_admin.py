@@ -1,5 +1,8 @@
 """Admin commands for model versions: /retrain, /models and /rollback.
 
+/models lists every version with its val scores and what users said of its captions (served,
+👍 share with its 95 % interval, share corrected); /report has the full picture.
+
 /retrain takes the one-run-at-a-time lock, answers at once and queues the trainer's job with the
 id of that answer, which the trainer then edits with its progress; a /retrain while a run is
 queued or running says so and queues nothing. /rollback ends a running canary (bot.canary_admin),
@@ -22,6 +25,7 @@ from bot import replies
 from bot.admin import admins_only
 from bot.state import runtime_of
 from captionbot.canary import end_canary
+from captionbot.feedback_evaluation import evaluate_versions
 from captionbot.model_versions import (
     ActivationError,
     activate,
@@ -128,7 +132,8 @@ def _release_quietly(runtime: Runtime, token: str) -> None:
 def describe_versions(runtime: Runtime) -> str:
     with session_scope(runtime.session_factory) as session:
         ensure_active_version(session, runtime.settings.model_dir)
-    return format_versions(version_rows(runtime.session_factory), served_versions(runtime.redis))
+        feedback = {evaluation.version: evaluation for evaluation in evaluate_versions(session)}
+    return format_versions(version_rows(runtime.session_factory), served_versions(runtime.redis), feedback)
 
 
 @dataclass(frozen=True)

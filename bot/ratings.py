@@ -1,4 +1,5 @@
-"""The buttons under a caption: 👍 and 👎 store a rating and mark it; ✏️ asks for a better caption.
+"""The buttons under a caption: 👍 and 👎 store a rating and mark it; ✏️ asks for a better caption
+(with a Cancel button under the question: bot/correction_prompt.py).
 
 Every callback query is answered, exactly once, even when the press changes nothing.
 """
@@ -8,12 +9,13 @@ import asyncio
 import logging
 
 from telegram import CallbackQuery, ReplyParameters, Update
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from bot import replies
 from bot.canary_admin import settle_after_rating
-from bot.feedback import ButtonMessage, caption_exists_behind, rate_caption, remember_prompt
+from bot.feedback import ButtonMessage, caption_exists_behind, rate_caption
+from bot.prompts import attach_prompt_message, close_prompt, open_prompt
 from bot.keyboards import correction_prompt_markup, feedback_markup
 from bot.state import runtime_of
 from captionbot.feedback_buttons import FeedbackPress, parse_callback_data
@@ -52,17 +54,23 @@ async def _rate(query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, press:
 
 
 async def _ask_for_correction(query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, press: FeedbackPress, where: ButtonMessage) -> None:
+    """Open the prompt, then ask: if Redis fails, the user hears storage is down, not a question
+    whose answer would be lost."""
     runtime = runtime_of(context)
     if not await asyncio.to_thread(caption_exists_behind, runtime, press.caption_id, where):
         await query.answer(replies.STALE_BUTTON)
         return
+    user_id = query.from_user.id
+    token = await asyncio.to_thread(open_prompt, runtime, where.chat_id, user_id, press.caption_id)
     await query.answer()
-    prompt = await context.bot.send_message(
-        where.chat_id,
-        replies.CORRECTION_PROMPT,
-        reply_markup=correction_prompt_markup(),
-        reply_parameters=ReplyParameters(where.message_id, allow_sending_without_reply=True),
-    )
-    await asyncio.to_thread(
-        remember_prompt, runtime, where.chat_id, query.from_user.id, prompt.message_id, press.caption_id
-    )
+    try:
+        prompt = await context.bot.send_message(
+            where.chat_id,
+            replies.CORRECTION_PROMPT,
+            reply_markup=correction_prompt_markup(press.caption_id, token),
+            reply_parameters=ReplyParameters(where.message_id, allow_sending_without_reply=True),
+        )
+    except TelegramError:  # no question was asked, so no text may be taken for an answer
+        await asyncio.to_thread(close_prompt, runtime, where.chat_id, user_id, token)
+        raise
+    await asyncio.to_thread(attach_prompt_message, runtime, where.chat_id, token, prompt.message_id)

@@ -24,7 +24,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     retrain.add_argument("--json", action="store_true", help="print the whole report as JSON")
     retrain.set_defaults(handler=run_retrain)
 
-    models = commands.add_parser("models", help="list model versions: status, val scores, parent; workers' versions")
+    models = commands.add_parser("models", help="list model versions: status, val scores, users' feedback, parent; workers' versions")
+    models.add_argument("--json", action="store_true",
+                        help="print every version's evaluation from feedback as JSON, with BLEU-4 / CIDEr-D against corrections")
     models.set_defaults(handler=run_models)
 
     model = commands.add_parser("model", help="manage model versions")
@@ -86,6 +88,7 @@ def run_retrain(args: argparse.Namespace) -> int:
 
 
 def run_models(args: argparse.Namespace) -> int:
+    from captionbot.feedback_evaluation import evaluate_versions
     from captionbot.model_versions import ActivationError, ensure_active_version, format_versions, served_versions, version_rows
     from captionbot.settings import get_settings
     from store.db import make_engine, make_session_factory, session_scope
@@ -99,12 +102,42 @@ def run_models(args: argparse.Namespace) -> int:
                 ensure_active_version(session, settings.model_dir)
             except ActivationError as error:
                 log.warning("no active version and no default bundle to register: %s", error)
+        rows = version_rows(factory, limit=1000)
+        if args.json:
+            print(json.dumps(_versions_json(factory, rows), indent=2))
+            return 0
+        with session_scope(factory) as session:
+            feedback = {evaluation.version: evaluation for evaluation in evaluate_versions(session)}
         redis = _redis_if_configured(settings)
         served = served_versions(redis) if redis is not None else None
-        print(format_versions(version_rows(factory, limit=1000), served))
+        print(format_versions(rows, served, feedback))
     finally:
         engine.dispose()
     return 0
+
+
+def _versions_json(factory, rows) -> dict:
+    """Registered versions (newest first) and any other that served captions, each with its
+    status, val scores and evaluation from feedback (BLEU-4 / CIDEr-D against corrections)."""
+    from captionbot.feedback_evaluation import VersionEvaluation
+    from store.db import session_scope
+    from training.feedback_report import evaluate_with_scores
+
+    with session_scope(factory) as session:
+        evaluations = {evaluation.version: evaluation for evaluation in evaluate_with_scores(session)}
+    registered = {row.version: row for row in rows}
+    versions = []
+    for version in [*registered, *(v for v in evaluations if v not in registered)]:
+        row = registered.get(version)
+        feedback = evaluations.get(version) or VersionEvaluation(version, 0, 0, 0, 0)
+        versions.append({
+            **feedback.as_json(),
+            "status": row.status if row else None,
+            "parent": row.parent if row else None,
+            "val_bleu4": row.bleu4 if row else None,
+            "val_cider": row.cider if row else None,
+        })
+    return {"versions": versions}
 
 
 def run_activate(args: argparse.Namespace) -> int:

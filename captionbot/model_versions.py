@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.canaries import PROMOTED, SUPERSEDED, finish_canary, running_canary
+from captionbot.feedback_evaluation import VersionEvaluation, format_rate, format_share
 from store.db import session_scope
 from store.models import ModelStatus, ModelVersion
 from store.queries import (
@@ -187,15 +188,23 @@ def version_rows(session_factory: sessionmaker[Session], limit: int = 20) -> lis
         return rows
 
 
-def format_versions(rows: list[VersionRow], served: dict[str, str] | None = None) -> str:
-    """A fixed-width table, newest first; `served` maps worker name → the version it serves."""
+def format_versions(rows: list[VersionRow], served: dict[str, str] | None = None,
+                    feedback: dict[str, VersionEvaluation] | None = None) -> str:
+    """A fixed-width table, newest first; `served` maps worker name → the version it serves, and
+    `feedback` version → what users said (captions served, 👍 share [95 % interval], corrected)."""
     if not rows:
         return "No model versions are registered yet."
     score = lambda value: "   –  " if value is None else f"{value:6.3f}"  # noqa: E731
-    lines = [f"{'version':<26} {'status':<9} {'BLEU-4':>6} {'CIDEr':>6}  parent"]
+    feedback = feedback or {}
+    # 👍 is one character but two columns wide: the header pads to 14 where the values pad to 15.
+    lines = [f"{'version':<26} {'status':<9} {'BLEU-4':>6} {'CIDEr':>6} {'served':>6}  {'👍 share [95%]':<14} {'corrected':>9}  parent"]
     for row in rows:
         marker = "*" if row.status == "active" else " "
-        lines.append(f"{marker}{row.version:<25} {row.status:<9} {score(row.bleu4)} {score(row.cider)}  {row.parent or '–'}")
+        said = feedback.get(row.version) or VersionEvaluation(row.version, 0, 0, 0, 0)
+        lines.append(
+            f"{marker}{row.version:<25} {row.status:<9} {score(row.bleu4)} {score(row.cider)} {said.served:>6}  "
+            f"{format_share(said):<15} {format_rate(said.correction_rate):>9}  {row.parent or '–'}"
+        )
     if served:
         lines.append("")
         lines += [f"worker {name}: {version}" for name, version in sorted(served.items())]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -38,6 +39,7 @@ class Settings(BaseSettings):
     max_download_bytes: int = 20 * 1024 * 1024  # the Bot API's getFile limit
     max_image_pixels: int = 40_000_000
     rate_limit_per_minute: int = 10
+    correction_rate_limit_per_minute: int = 5  # corrections per user per minute; more are refused, not stored
     job_timeout_s: int = 60
     job_retries: int = 3
     sandbox_host: str = "127.0.0.1"
@@ -55,13 +57,14 @@ class Settings(BaseSettings):
 
     # Retraining (training.retrain): fine-tune the active model on Flickr8k train + feedback.
     features_dir: Path | None = None  # feature caches, one folder per encoder; default data_dir/features
-    retrain_epochs: int = 1  # cross-entropy warm-up epochs of the corrections' new words (from scratch: of the decoder)
-    retrain_learning_rate: float = 1e-3
-    retrain_scst_epochs: int = 2  # self-critical epochs on Flickr8k train + feedback (CIDEr-D reward)
-    retrain_scst_learning_rate: float = 1e-5
-    retrain_scst_flickr8k_images: int | None = 2000  # Flickr8k train photos per self-critical epoch (unset: all)
-    retrain_feedback_repeats: int = 3  # each feedback example is drawn this often per epoch
+    retrain_epochs: int = 2  # cross-entropy warm-up epochs (from scratch: cross-entropy epochs of the whole decoder)
+    retrain_learning_rate: float = 3e-3  # of the warm-up (new words' rows only, by default)
+    retrain_scst_epochs: int = 1  # self-critical epochs on Flickr8k train + feedback (CIDEr-D reward)
+    retrain_scst_learning_rate: float = 5e-5
+    retrain_scst_flickr8k_images: int | None = 1000  # Flickr8k train photos per self-critical epoch (unset: all)
+    retrain_feedback_repeats: int = 1  # each feedback example is drawn this often per epoch
     retrain_replay_images: int = 500  # Flickr8k train photos beside the feedback in the warm-up
+    retrain_warmup: Literal["new-words", "own-captions"] = "new-words"  # train the new words' rows only, or the decoder on replay with the active model's captions
     retrain_batch_size: int = 64
     retrain_patience: int = 2
     retrain_from_scratch: bool = False  # a new decoder (same sizes) instead of the active one's weights
@@ -69,6 +72,10 @@ class Settings(BaseSettings):
     retrain_upvote_weight: float = 0.5  # loss weight of a 👍-rated caption (👎-rated ones never count)
     retrain_holdout_fraction: float = 0.1  # corrected photos held back for evaluation
     retrain_new_word_min_count: int = 2  # a correction's new word joins the vocabulary from this count
+    # What feedback is trained on (training/feedback_screen.py); the rest stays stored, counted in the report.
+    retrain_max_corrections_per_user: int = 50  # each user's oldest corrections up to this many
+    retrain_max_correction_words: int = 30  # longer corrections are not captions
+    retrain_max_unknown_word_share: float = 0.5  # corrections with more words outside the active vocabulary are left out
     retrain_train_limit: int | None = None  # first N Flickr8k train images only (tests, benchmarks)
     retrain_val_limit: int | None = None
     retrain_tolerance_bleu4: float = 0.005  # promoted unless val BLEU-4 drops by more than this

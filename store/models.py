@@ -113,6 +113,8 @@ class User(Base):
 
     telegram_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set by an admin's /exclude: the user's feedback stays stored but is not trained on.
+    training_excluded_at: Mapped[datetime | None] = mapped_column()
 
     requests: Mapped[list[CaptionRequest]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

@@ -5,7 +5,6 @@ when the work is one transaction. `user_id` is always the Telegram user id.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import delete, func, select
@@ -358,46 +357,3 @@ def set_model_status(
 
 def list_model_versions(session: Session) -> list[ModelVersion]:
     return list(session.scalars(select(ModelVersion).order_by(ModelVersion.created_at.desc())))
-
-
-@dataclass(frozen=True)
-class FeedbackExample:
-    """A photo and a caption people vouched for: a correction they typed, or a caption rated 👍."""
-
-    media_path: str
-    media_sha256: str | None
-    text: str
-    source: Literal["correction", "upvote"]
-    caption_id: int
-
-
-def feedback_examples(session: Session) -> list[FeedbackExample]:
-    """Training data from users: every correction, and every caption with a 👍 and no 👎.
-
-    Only requests whose photo was kept (media_path set) count; oldest first, so runs repeat.
-    """
-    corrections = session.execute(
-        select(CaptionRequest.media_path, CaptionRequest.media_sha256, Correction.text, Caption.id)
-        .join(Caption, Caption.request_id == CaptionRequest.id)
-        .join(Correction, Correction.caption_id == Caption.id)
-        .where(CaptionRequest.media_path.is_not(None))
-        .order_by(Correction.id)
-    ).all()
-    downvoted = select(Rating.caption_id).where(Rating.value == "down")
-    upvoted = session.execute(
-        select(CaptionRequest.media_path, CaptionRequest.media_sha256, Caption.text, Caption.id)
-        .join(Caption, Caption.request_id == CaptionRequest.id)
-        .where(
-            CaptionRequest.media_path.is_not(None),
-            Caption.id.in_(select(Rating.caption_id).where(Rating.value == "up")),
-            Caption.id.not_in(downvoted),
-        )
-        .order_by(Caption.id)
-    ).all()
-    return [
-        FeedbackExample(path, sha, text, "correction", caption_id)
-        for path, sha, text, caption_id in corrections
-    ] + [
-        FeedbackExample(path, sha, text, "upvote", caption_id)
-        for path, sha, text, caption_id in upvoted
-    ]

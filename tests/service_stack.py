@@ -179,6 +179,7 @@ def service_env(*, database_url: str, redis_url: str, api_url: str, data_dir: Pa
         "MODEL_DIR": str(model_dir),
         "ADMIN_IDS": str(ADMIN_ID),
         "RATE_LIMIT_PER_MINUTE": "5",
+        "CORRECTION_RATE_LIMIT_PER_MINUTE": "3",
         "JOB_TIMEOUT_S": "60",
         "JOB_RETRIES": "2",
         "JOB_RETRY_INTERVALS_S": "0,1",

@@ -13,11 +13,12 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from captioning.text import Vocabulary, tokenize
-from store.queries import FeedbackExample
+from store.feedback import FeedbackExample
 from training.features import FeatureCache
 
 CORRECTION_SUFFIX, UPVOTE_SUFFIX = "#correction", "#upvote"
@@ -31,7 +32,7 @@ class FeedbackData:
     photo_of: dict[str, str] = field(default_factory=dict)  # example name → photo name (sha256)
     heldout: dict[str, list[str]] = field(default_factory=dict)  # photo name → its corrections
     photos: dict[str, Path] = field(default_factory=dict)  # photo name → media file (train and held out)
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, Any] = field(default_factory=dict)  # numbers for the report's data_counts
 
     def new_words(self, vocab: Vocabulary, min_count: int) -> list[str]:
         """Words of the training corrections the vocabulary lacks, seen at least `min_count` times."""

@@ -70,6 +70,12 @@ def metrics_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _not_trained_on(excluded: dict[str, int]) -> str:
+    """A line naming the feedback left out and why (training/feedback_screen.py), or nothing."""
+    reasons = [f"{count} {reason.replace('_', ' ')}" for reason, count in excluded.items() if count]
+    return f"Not trained on: {', '.join(reasons)}.\n" if reasons else ""
+
+
 def format_report(report: dict[str, Any]) -> tuple[str, str]:
     """(summary, table): the words of the final report and its fixed-width metrics table."""
     counts = report["data_counts"]
@@ -87,7 +93,8 @@ def format_report(report: dict[str, Any]) -> tuple[str, str]:
         f"Data: {counts['flickr8k_train_images']} Flickr8k train photos, {counts['feedback_photos']} feedback photos "
         f"({counts['corrections']} corrections, {counts['upvoted_captions']} 👍 captions, "
         f"{counts['heldout_photos']} corrected photos held back); evaluated on {counts['flickr8k_val_images']} val photos.\n"
-        f"Vocabulary: {counts['vocab_size']} words"
+        + _not_trained_on(counts.get("excluded") or {})
+        + f"Vocabulary: {counts['vocab_size']} words"
         + (f", new: {', '.join(new_words[:15])}{'…' if len(new_words) > 15 else ''}" if new_words else "")
         + f".\nTraining took {report['seconds']['total'] / 60:.1f} min ({report['mode']}, {report['search']})."
     )

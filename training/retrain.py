@@ -4,7 +4,8 @@ Run by the trainer (`worker.retraining.retrain`, from /retrain) and by `captionb
 caller holds the one-run-at-a-time lock. The steps:
 
 1. register the run as a candidate version "in training" (parent: the active version);
-2. data: Flickr8k train, corrections and 👍 captions (a tenth of the corrected photos held back);
+2. data: Flickr8k train, corrections and 👍 captions (screened: training/feedback_screen.py; a
+   tenth of the corrected photos held back);
 3. features: Flickr8k's from the cache, feedback photos appended to a feedback cache;
 4. vocabulary grown by the corrections' new words; the active decoder grown to match (or a new
    decoder trained from scratch);
@@ -43,9 +44,11 @@ from captioning.metrics import score_captions
 from captioning.text import Vocabulary
 from store.db import make_engine, make_session_factory, session_scope
 from store.models import ModelStatus
-from store.queries import add_model_version, feedback_examples, get_model_version, set_model_status
+from store.feedback import feedback_examples
+from store.queries import add_model_version, get_model_version, set_model_status
 from training.evaluate import caption_split
 from training.feedback_data import FeedbackData, build_feedback_data, combined_cache
+from training.feedback_screen import FeedbackRules, screen_feedback
 from training.features import FeatureCache, build_feature_cache, cache_dir_for
 from training.finetune import grow_decoder
 from training.pipeline import flickr8k_captions
@@ -65,13 +68,14 @@ class RetrainError(RuntimeError):
 
 @dataclass
 class RetrainOptions:
-    epochs: int = 1  # warm-up epochs of the new words (from scratch: cross-entropy epochs of the whole decoder)
-    learning_rate: float = 1e-3
-    scst_epochs: int = 2
-    scst_learning_rate: float = 1e-5
-    scst_flickr8k_images: int | None = 2000  # Flickr8k train photos per self-critical epoch, drawn anew each epoch (None: all)
-    feedback_repeats: int = 3  # each feedback example is drawn this often per epoch (both stages)
-    replay_images: int = 500  # Flickr8k train photos beside the feedback in the warm-up (new words learn where they don't belong)
+    epochs: int = 2  # warm-up epochs (from scratch: cross-entropy epochs of the whole decoder)
+    learning_rate: float = 3e-3
+    scst_epochs: int = 1
+    scst_learning_rate: float = 5e-5
+    scst_flickr8k_images: int | None = 1000  # Flickr8k train photos per self-critical epoch, drawn anew each epoch (None: all)
+    feedback_repeats: int = 1  # each feedback example is drawn this often per epoch (both stages)
+    replay_images: int = 500  # Flickr8k train photos beside the feedback in the warm-up
+    warmup: str = "new-words"  # or "own-captions": what the warm-up trains (see execute)
     batch_size: int = 64
     patience: int = 2
     from_scratch: bool = False
@@ -79,6 +83,9 @@ class RetrainOptions:
     upvote_weight: float = 0.5
     holdout_fraction: float = 0.1
     new_word_min_count: int = 2
+    max_corrections_per_user: int = 50
+    max_correction_words: int = 30
+    max_unknown_word_share: float = 0.5
     train_limit: int | None = None
     val_limit: int | None = None
     tolerance_bleu4: float = 0.005
@@ -187,7 +194,10 @@ class RetrainRun:
             val, val_paths = flickr8k_captions(self.settings.flickr8k_dir, "val", o.val_limit)
         except FileNotFoundError as error:
             raise RetrainError(f"Flickr8k is not where FLICKR8K_DIR says ({error})") from error
+        rules = FeedbackRules(active.vocab, o.max_correction_words, o.max_unknown_word_share, o.max_corrections_per_user)
+        examples, excluded = screen_feedback(examples, rules)
         feedback = build_feedback_data(examples, o.correction_weight, o.upvote_weight, o.holdout_fraction)
+        feedback.counts["excluded"] = excluded  # reaches the report's data_counts
 
         self.stage("features", "Encoding photos…")
         flickr_cache = self.flickr8k_features(active, {**train_paths, **val_paths})
@@ -196,19 +206,26 @@ class RetrainRun:
         del flickr_cache
 
         vocab, decoder, new_words = self.starting_point(active, train, feedback)
-        # Fine-tuning warms up only the new words' rows (the rest of the decoder keeps what its
-        # self-critical training earned; cross-entropy epochs of the whole decoder undo it) and
-        # skips the warm-up when there are none; from scratch, cross-entropy trains everything.
-        warmup_epochs = o.epochs if o.from_scratch or new_words else 0
-        only_words = None if o.from_scratch else [vocab.index[w] for w in new_words]
+        # Cross-entropy on Flickr8k's human captions pulls a self-critically trained decoder back
+        # towards them and undoes that stage's gain, so a fine-tuning warm-up replays Flickr8k photos
+        # with the active model's own captions ("own-captions"), or trains only the new words'
+        # rows ("new-words"); from scratch, cross-entropy trains everything on the human captions.
+        replay = len(train) if o.from_scratch else o.replay_images
+        replay_names = replay_sample(train, replay)
+        own_captions = None
+        if not o.from_scratch and o.warmup == "own-captions" and feedback.train:
+            self.stage("replay", f"Captioning {len(replay_names)} Flickr8k photos with {self.parent} for the warm-up…")
+            grid = np.asarray(cache.grid[cache.rows(replay_names)], np.float32)
+            own_captions = caption_split(active, grid, replay_names, o.beam)
+        warmup_epochs = o.epochs if o.from_scratch or own_captions or (o.warmup == "new-words" and new_words) else 0
+        only_words = [vocab.index[w] for w in new_words] if not o.from_scratch and o.warmup == "new-words" else None
         config = TrainConfig(
             encoder=active.encoder.name, epochs=warmup_epochs, xe_only_words=only_words, batch_size=o.batch_size, learning_rate=o.learning_rate,
             min_learning_rate=o.learning_rate / 10, patience=o.patience, length_penalty=active.config.length_penalty,
             block_repeats=active.config.block_repeats, select_beam=o.beam, scst_epochs=o.scst_epochs,
             scst_learning_rate=o.scst_learning_rate, decoder=_decoder_sizes(active),
         )
-        replay = len(train) if o.from_scratch else o.replay_images
-        warmup, warmup_weights = warmup_data(train, feedback, replay, o.feedback_repeats)
+        warmup, warmup_weights = warmup_data(train, replay_names, feedback, o.feedback_repeats, own_captions)
         counts = {
             "flickr8k_train_images": len(train), "flickr8k_train_captions": sum(len(c) for c in train.values()),
             "flickr8k_val_images": len(val), **feedback.counts, "new_words": new_words, "vocab_size": len(vocab),
@@ -312,16 +329,23 @@ class RetrainRun:
         return scores
 
 
-def warmup_data(
-    train: dict[str, list[str]], feedback: FeedbackData, replay_images: int, repeats: int, seed: int = 0
-) -> tuple[dict[str, list[str]], dict[str, float]]:
-    """Cross-entropy warm-up data: the feedback, weighted × `repeats`, beside a fixed random sample of
-    `replay_images` Flickr8k train photos, so new words are learned without forgetting the rest."""
+def replay_sample(train: dict[str, list[str]], count: int, seed: int = 0) -> list[str]:
+    """A fixed random sample of `count` Flickr8k train photos (all of them if there are fewer)."""
     names = sorted(train)
-    if replay_images < len(names):
-        names = sorted(np.random.default_rng(seed).choice(names, replay_images, replace=False).tolist())
+    if count < len(names):
+        names = sorted(np.random.default_rng(seed).choice(names, count, replace=False).tolist())
+    return names
+
+
+def warmup_data(
+    train: dict[str, list[str]], replay: list[str], feedback: FeedbackData, repeats: int, own_captions: dict[str, str] | None = None
+) -> tuple[dict[str, list[str]], dict[str, float]]:
+    """Cross-entropy warm-up data: the feedback, weighted × `repeats`, beside the `replay` photos of
+    Flickr8k train with their human captions or, given `own_captions`, the active model's caption, so
+    the feedback is learned without forgetting (or unlearning) the rest."""
     weights = {name: weight * repeats for name, weight in feedback.weights.items()}
-    return {**{n: train[n] for n in names}, **feedback.train}, weights
+    replayed = {n: [own_captions[n]] if own_captions is not None else train[n] for n in replay}
+    return {**replayed, **feedback.train}, weights
 
 
 def _decoder_sizes(active: Captioner) -> dict[str, Any]:

@@ -158,7 +158,9 @@ class Trainer:
         up on <unk>, which is never sampled and so never pushed back, and training collapses), and
         the reward alone decides what the model should say.
         """
-        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(steps, 1), alpha=self.config.min_learning_rate / learning_rate)
+        # decays towards min_learning_rate, never up to it (a self-critical rate may start below it)
+        alpha = min(1.0, self.config.min_learning_rate / learning_rate)
+        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(steps, 1), alpha=alpha)
         momentum = self.config.scst_ema_momentum if self_critical else self.config.ema_momentum
         averaging = {"use_ema": True, "ema_momentum": momentum} if momentum is not None else {}
         self.optimizer = keras.optimizers.Adam(schedule, clipnorm=self.config.clipnorm, **averaging)

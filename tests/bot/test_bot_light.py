@@ -5,8 +5,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.ratelimit import allow_photo
-from captionbot.feedback_buttons import callback_data, feedback_keyboard, parse_callback_data
+from bot.ratelimit import allow_correction, allow_photo
+from captionbot.feedback_buttons import (
+    callback_data,
+    cancel_callback_data,
+    feedback_keyboard,
+    parse_callback_data,
+    parse_cancel_callback_data,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,12 +25,13 @@ from bot.application import build_application
 from captionbot.settings import Settings
 build_application(Settings(telegram_token="1:x", redis_url="redis://127.0.0.1:1/0",
                            database_url="sqlite:///:memory:", _env_file=None))
-heavy = sorted(name for name in sys.modules if name.split(".")[0] in ("tensorflow", "keras", "captioning", "worker"))
+heavy = sorted(name for name in sys.modules
+               if name.split(".")[0] in ("tensorflow", "keras", "captioning", "training", "worker", "matplotlib", "pycocoevalcap", "nltk"))
 print(",".join(heavy))
 """
 
 
-def test_bot_modules_never_import_tensorflow_captioning_or_worker():
+def test_bot_modules_never_import_tensorflow_captioning_training_worker_or_the_metrics_and_plotting_libraries():
     result = subprocess.run(
         [sys.executable, "-c", IMPORT_EVERY_BOT_MODULE], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     )
@@ -55,3 +62,34 @@ def test_rate_limit_allows_the_limit_per_minute_per_user_then_refuses(redis_clie
     assert verdicts == [True, True, True, False]
     assert allow_photo(redis_client, 2, 3, now=now), "another user has their own allowance"
     assert allow_photo(redis_client, 1, 3, now=now + 60), "the next minute starts afresh"
+
+
+def test_cancel_data_round_trips_and_anything_else_is_refused():
+    press = parse_cancel_callback_data(cancel_callback_data(42, "0a1b2c3d"))
+    assert press is not None and (press.caption_id, press.prompt_token) == (42, "0a1b2c3d")
+    assert len(cancel_callback_data(10**17, "ffffffff")) <= 64
+    for data in ["", None, "x1:42", "x0:42:0a1b2c3d", "x1:0:0a1b2c3d", "x1:42:0A1B2C3D", "x1:42:0a1b2c3",
+                 "x1:42:0a1b2c3d:x", "r1:42:fix", "x1:42:0a1b2c3d\n"]:
+        assert parse_cancel_callback_data(data) is None, data
+    assert parse_callback_data(cancel_callback_data(42, "0a1b2c3d")) is None, "never taken for a rating"
+
+
+def test_corrections_have_their_own_per_minute_allowance_beside_photos(redis_client):
+    now = 1_000_020.0
+    assert [allow_correction(redis_client, 1, 2, now=now) for _ in range(3)] == [True, True, False]
+    assert allow_photo(redis_client, 1, 2, now=now), "photos are counted apart"
+    assert allow_correction(redis_client, 1, 2, now=now + 60), "the next minute starts afresh"
+
+
+def test_a_long_feedback_listing_is_cut_to_one_telegram_message_and_says_how_many_more():
+    from datetime import datetime, timedelta, timezone
+
+    from bot.feedback_admin import format_feedback
+    from store.feedback import FeedbackItem, UserFeedback
+
+    start = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    items = [FeedbackItem(start - timedelta(minutes=i), "correction", i, "x" * 300, f"fix {i} " + "y" * 300) for i in range(50)]
+    text = format_feedback(UserFeedback(7, None, ups=0, downs=0, corrections=500, newest=items))
+    lines = text.splitlines()
+    assert len(text) <= 4096 and lines[0].startswith("Feedback of user 7") and "500 corrections" in lines[0]
+    assert "fix 0 " in lines[1] and lines[-1] == f"… and {500 - (len(lines) - 2)} more."

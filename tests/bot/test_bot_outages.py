@@ -67,13 +67,18 @@ def test_database_down_the_user_is_told_to_retry_and_after_it_returns_the_bot_wo
         stack.reply_to(user_id, sent["message_id"], timeout=60)
 
 
-def test_a_button_pressed_while_the_database_is_down_is_still_answered(stack):
-    user_id = next(_users)
+def captioned_photo(stack, user_id: int, seed: int) -> dict:
+    """The bot's caption reply to a new photo (a worker is started if none runs)."""
     if not stack.workers:
         stack.start_worker("caption-worker-buttons")
         stack.wait_for_workers("caption-worker-buttons")
-    sent = stack.client.send_photo(user_id, jpeg_bytes(seed=25))
-    reply = stack.reply_to(user_id, sent["message_id"], timeout=60)
+    sent = stack.client.send_photo(user_id, jpeg_bytes(seed=seed))
+    return stack.reply_to(user_id, sent["message_id"], timeout=60)
+
+
+def test_a_button_pressed_while_the_database_is_down_is_still_answered(stack):
+    user_id = next(_users)
+    reply = captioned_photo(stack, user_id, 25)
     data = reply["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     stack.gate.shut()
     try:
@@ -82,3 +87,18 @@ def test_a_button_pressed_while_the_database_is_down_is_still_answered(stack):
         assert STORAGE_DOWN in answer["text"]
     finally:
         stack.gate.open()
+
+
+def test_pencil_pressed_while_redis_is_down_gets_the_storage_message_and_no_question(stack):
+    """The prompt is stored before it is asked: no question goes out whose answer would be lost."""
+    user_id = next(_users)
+    reply = captioned_photo(stack, user_id, 26)
+    caption_id = reply["reply_markup"]["inline_keyboard"][0][0]["callback_data"].split(":")[1]
+    stack.redis_server.stop()
+    try:
+        query_id = stack.client.press_button(user_id, reply["message_id"], f"r1:{caption_id}:fix")
+        answer = stack.client.wait_for_callback_answer(query_id, timeout=30)
+        assert STORAGE_DOWN in answer["text"]
+    finally:
+        stack.redis_server.start()
+    assert not any("better description" in (m.get("text") or "") for m in stack.client.messages(user_id))

@@ -189,14 +189,37 @@ def test_sqlite_schema_from_the_migrations_is_the_one_the_models_create(tmp_path
     assert "id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT" in _sqlite_schema(migrated)["captions"]
 
 
+def _captions_in_an_old_schema(url: str, user_id: int, count: int, rated_by: int) -> tuple[list[int], list[int]]:
+    """Rows written with plain SQL (the models may have columns an old revision lacks): `count`
+    captioned requests of one user, the first rated 👍 by another; (request ids, caption ids)."""
+    engine = make_engine(url)
+    ids = list(range(1, count + 1))
+    with engine.begin() as connection:
+        for user in (user_id, rated_by):
+            connection.execute(text("INSERT INTO users (telegram_id, first_seen_at) VALUES (:u, CURRENT_TIMESTAMP)"), {"u": user})
+        for i in ids:
+            connection.execute(
+                text("INSERT INTO caption_requests (id, user_id, chat_id, message_id, file_id, file_unique_id, status,"
+                     " created_at, updated_at) VALUES (:i, :u, :u, :i, 'f', 'u', 'done', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+                {"i": i, "u": user_id},
+            )
+            connection.execute(
+                text("INSERT INTO captions (id, request_id, text, model_version, beam, latency_ms, created_at)"
+                     " VALUES (:i, :i, 'a dog', 'v1', 3, 1, CURRENT_TIMESTAMP)"),
+                {"i": i},
+            )
+        connection.execute(
+            text("INSERT INTO ratings (caption_id, user_id, value, created_at, updated_at)"
+                 " VALUES (1, :u, 'up', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+            {"u": rated_by},
+        )
+    engine.dispose()
+    return ids, ids
+
+
 def test_the_autoincrement_rebuild_keeps_every_row_its_id_and_its_cascades(any_db_url):
     upgrade_database(any_db_url, "0001")
-    engine = make_engine(any_db_url)
-    factory = make_session_factory(engine)
-    requests, captions = _requests_and_captions(factory, user_id=1, count=3)
-    with session_scope(factory) as session:
-        queries.set_rating(session, captions[0], 2, "up")
-    engine.dispose()
+    requests, captions = _captions_in_an_old_schema(any_db_url, user_id=1, count=3, rated_by=2)
 
     upgrade_database(any_db_url)
     engine = make_engine(any_db_url)

@@ -239,23 +239,6 @@ def test_activating_a_model_version_retires_the_one_before(any_session_factory):
         assert active.activated_at.tzinfo == timezone.utc
 
 
-def test_feedback_examples_are_corrections_and_captions_only_upvoted(any_session_factory):
-    with session_scope(any_session_factory) as session:
-        liked = _captioned(session, 1, "li/liked", message_id=1)
-        disputed = _captioned(session, 1, "di/disputed", message_id=2)
-        corrected = _captioned(session, 1, "co/corrected", message_id=3)
-        queries.set_rating(session, liked.id, 1, "up")
-        queries.set_rating(session, disputed.id, 1, "up")
-        queries.set_rating(session, disputed.id, 2, "down")
-        queries.add_correction(session, corrected.id, 2, "two dogs play")
-    with session_scope(any_session_factory) as session:
-        examples = queries.feedback_examples(session)
-    assert [(e.media_path, e.text, e.source) for e in examples] == [
-        ("co/corrected", "two dogs play", "correction"),
-        ("li/liked", "a dog runs on the grass", "upvote"),
-    ]
-
-
 def test_sqlite_file_takes_writes_from_many_threads_without_locking_errors(sqlite_url):
     """One-machine mode: the bot and a worker write the same SQLite file at once."""
     engine = make_engine(sqlite_url)

@@ -3,7 +3,7 @@ tenth of the corrected photos, new words, and one feature array for Flickr8k and
 import numpy as np
 
 from captioning.text import Vocabulary
-from store.queries import FeedbackExample
+from store.feedback import FeedbackExample
 from training.feedback_data import build_feedback_data, combined_cache, heldout_photos
 from training.features import FeatureCache
 

@@ -4,7 +4,7 @@ the warm-up replays a fixed sample of Flickr8k; an image's weight scales its pol
 import numpy as np
 
 from captioning.text import tokenize
-from store.queries import FeedbackExample
+from store.feedback import FeedbackExample
 from tiny_trainer import TRAIN, VAL, tiny_trainer
 from training.feedback_data import build_feedback_data
 from training.self_critical import SelfCriticalData, with_feedback
@@ -60,19 +60,20 @@ def test_feedback_is_drawn_repeats_times_an_epoch_and_downvoted_captions_never(t
 
 
 def test_warmup_replays_a_fixed_sample_of_flickr8k_beside_the_feedback_weighted_by_repeats(tmp_path):
-    from training.retrain import warmup_data
+    from training.retrain import replay_sample, warmup_data
 
     data = feedback(tmp_path, [("s1", "a pencil sketch of a dog", "correction"), ("u1", "a dog runs", "upvote")])
-    train = {f"img{i}": ["a dog"] for i in range(50)}
+    train = {f"img{i}": ["a dog", "a brown dog"] for i in range(50)}
 
-    first, weights = warmup_data(train, data, replay_images=10, repeats=3)
-    again, _ = warmup_data(train, data, replay_images=10, repeats=3)
-
-    assert first == again and len([n for n in first if n.startswith("img")]) == 10
-    assert first["s1#correction"] == ["a pencil sketch of a dog"]
+    replay = replay_sample(train, 10)
+    assert replay == replay_sample(train, 10) and len(replay) == 10 and replay_sample(train, 99) == sorted(train)
+    warmup, weights = warmup_data(train, replay, data, repeats=3)
+    assert sorted(n for n in warmup if n.startswith("img")) == replay and warmup[replay[0]] == ["a dog", "a brown dog"]
+    assert warmup["s1#correction"] == ["a pencil sketch of a dog"]
     assert weights == {"s1#correction": 3.0, "u1#upvote": 1.5}
-    everything, _ = warmup_data(train, data, replay_images=len(train), repeats=1)
-    assert len(everything) == len(train) + 2
+    # with the active model's captions, the replayed photos are taught what the model already says
+    own, _ = warmup_data(train, replay, data, repeats=3, own_captions={n: "a dog sits" for n in replay})
+    assert {tuple(own[n]) for n in replay} == {("a dog sits",)} and own["s1#correction"] == ["a pencil sketch of a dog"]
 
 
 def test_an_image_weighted_zero_gives_no_self_critical_step_and_weight_one_does(tmp_path):
@@ -101,3 +102,20 @@ def test_fit_trains_self_critical_epochs_on_their_own_data(tmp_path):
     result = trainer.fit(TRAIN, VAL, tmp_path / "run", "tiny", self_critical=scst)
     assert [r["stage"] for r in result.history] == ["xe", "scst"]
     assert drawn == ["img0"] * 3
+
+
+def test_a_new_word_warmup_moves_only_those_words_rows_and_output_units():
+    trainer = tiny_trainer(xe_only_words=[5], learning_rate=1e-2)
+    before = {v.path: v.numpy().copy() for v in trainer.decoder.trainable_variables}
+    trainer._make_optimizer(1e-2, 10)
+    tokens = np.array([trainer.vocab.encode("a dog runs on the grass")], np.int32)
+    for _ in range(3):
+        trainer._train_step(np.array([0]), tokens, np.ones(1, np.float32))
+    after = {v.path: v.numpy() for v in trainer.decoder.trainable_variables}
+
+    changed = {path for path in before if not np.array_equal(before[path], after[path])}
+    assert changed == {"embedding/embeddings", "out_vocab/kernel", "out_vocab/bias"}
+    embedding = after["embedding/embeddings"] != before["embedding/embeddings"]
+    kernel = after["out_vocab/kernel"] != before["out_vocab/kernel"]
+    assert set(np.flatnonzero(embedding.any(axis=1))) <= {5} and set(np.flatnonzero(kernel.any(axis=0))) == {5}
+    assert set(np.flatnonzero(after["out_vocab/bias"] != before["out_vocab/bias"])) == {5}

@@ -43,6 +43,8 @@ def stack(tmp_path_factory):
             "RETRAIN_EPOCHS": "8", "RETRAIN_LEARNING_RATE": "0.003", "RETRAIN_BATCH_SIZE": "8", "RETRAIN_PATIENCE": "100",
             "RETRAIN_CORRECTION_WEIGHT": "4", "RETRAIN_TOLERANCE_BLEU4": "0.15", "RETRAIN_TOLERANCE_CIDER": "2",
             "RETRAIN_PROGRESS_INTERVAL_S": "0.2", "RETRAIN_LOCK_TTL_S": "6", "RATE_LIMIT_PER_MINUTE": "30",
+            "RETRAIN_MAX_UNKNOWN_WORD_SHARE": "1",  # eight words of vocabulary: the feedback phrase is mostly new words
+            "RETRAIN_WARMUP": "own-captions",  # the phrase puts old words after new ones (tests/training/test_retrain.py)
         })
         stack.start_bot()
         stack.start_worker(CAPTION_WORKER)
@@ -110,7 +112,7 @@ def test_feedback_retrain_promote_switch_and_rollback_end_to_end(stack):
     report = stack.client.wait_for_message(ADMIN_ID, lambda m: "Retraining finished" in (m.get("text") or ""), timeout=300)
     curves = stack.client.wait_for_message(ADMIN_ID, lambda m: "photo" in m, timeout=30)
     progress = next(m for m in stack.client.messages(ADMIN_ID) if m["message_id"] == answer["message_id"])
-    assert "Epoch 8/8: loss" in progress["text"] and "val BLEU-4" in progress["text"] and "Finished: promoted" in progress["text"]
+    assert "Epoch 9/9 (self-critical): loss" in progress["text"] and "val BLEU-4" in progress["text"] and "Finished: promoted" in progress["text"]
     assert "Encoding feedback photos: 23/23" in progress["text"]
     assert "Promoted:" in report["text"] and "val BLEU-4" in report["text"] and "held-out BLEU-4" in report["text"]
     assert "20 corrections, 3 👍 captions, 2 corrected photos held back" in report["text"]

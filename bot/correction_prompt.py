@@ -1,0 +1,39 @@
+"""Cancel under a ✏️ prompt: the prompt closes, so the user's next text is ordinary chat again.
+
+Try it: press ✏️ under a description, then Cancel; a text sent afterwards gets the usual hint.
+A forged or stale Cancel (the prompt answered, cancelled or expired already) is answered politely
+and changes nothing.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot import replies
+from bot.prompts import cancel_prompt
+from bot.state import runtime_of
+from captionbot.feedback_buttons import parse_cancel_callback_data
+
+log = logging.getLogger(__name__)
+
+
+async def on_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    press = parse_cancel_callback_data(query.data)
+    if press is None or query.message is None:
+        log.info("refused cancel data %r from user %s", query.data, query.from_user.id)
+        await query.answer(replies.PROMPT_CLOSED)
+        return
+    runtime = runtime_of(context)
+    chat_id = query.message.chat.id
+    closed = await asyncio.to_thread(
+        cancel_prompt, runtime, chat_id, query.from_user.id, press.caption_id, press.prompt_token
+    )
+    if not closed:
+        await query.answer(replies.PROMPT_CLOSED)
+        return
+    await query.answer()
+    await query.edit_message_text(replies.CORRECTION_CANCELLED)
