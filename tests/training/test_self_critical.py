@@ -102,3 +102,18 @@ def test_self_critical_samples_are_no_longer_than_the_captions_training_keeps():
     grid = tf.cast(tf.gather(trainer.features, np.repeat(np.arange(6), 20)), tf.float32)
     lengths = [len(s.ids) for s in trainer.sampler(grid, seed=0)]
     assert max(lengths) == 4  # an untrained model rarely ends early: many samples reach the cap
+
+
+def test_a_self_critical_rate_below_min_learning_rate_stays_below_it():
+    """A retraining's self-critical rate (5e-5) sits below its warm-up's floor (3e-4): the schedule
+    must decay towards the floor, never climb to it (it once rose 30-fold and wrecked val)."""
+    trainer = tiny_trainer(learning_rate=3e-3, min_learning_rate=3e-4)
+    trainer._make_optimizer(5e-5, 100, self_critical=True)
+    rates = []
+    for step in (0, 50, 100):
+        trainer.optimizer.iterations.assign(step)
+        rates.append(float(trainer.optimizer.learning_rate))
+    np.testing.assert_allclose(rates, [5e-5] * 3, rtol=1e-5)
+    trainer._make_optimizer(3e-3, 100)  # cross-entropy still decays to its floor
+    trainer.optimizer.iterations.assign(100)
+    np.testing.assert_allclose(float(trainer.optimizer.learning_rate), 3e-4, rtol=1e-4)
