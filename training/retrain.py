@@ -69,9 +69,9 @@ class RetrainError(RuntimeError):
 @dataclass
 class RetrainOptions:
     epochs: int = 2  # warm-up epochs (from scratch: cross-entropy epochs of the whole decoder)
-    learning_rate: float = 3e-3
+    learning_rate: float = 1e-3
     scst_epochs: int = 1
-    scst_learning_rate: float = 5e-5
+    scst_learning_rate: float = 2e-5
     scst_flickr8k_images: int | None = 1000  # Flickr8k train photos per self-critical epoch, drawn anew each epoch (None: all)
     feedback_repeats: int = 1  # each feedback example is drawn this often per epoch (both stages)
     replay_images: int = 500  # Flickr8k train photos beside the feedback in the warm-up
