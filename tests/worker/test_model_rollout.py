@@ -175,7 +175,7 @@ def test_a_trainer_killed_mid_run_leaves_the_active_model_and_its_run_is_marked_
 
     _, answer = admin_says(stack, "/retrain")
     assert answer["text"].startswith("Retraining")
-    stack.client.wait_for_message(ADMIN_ID, lambda m: m["message_id"] == answer["message_id"] and "Epoch 2/1000" in m["text"],
+    stack.client.wait_for_message(ADMIN_ID, lambda m: m["message_id"] == answer["message_id"] and "Epoch 2/1001" in m["text"],
                                   timeout=180)
     _, refused = admin_says(stack, "/retrain")
     assert "already running" in refused["text"] and "Epoch" in refused["text"]
