@@ -9,10 +9,11 @@ caller holds the one-run-at-a-time lock. The steps:
 3. features: Flickr8k's from the cache, feedback photos appended to a feedback cache;
 4. vocabulary grown by the corrections' new words; the active decoder grown to match (or a new
    decoder trained from scratch);
-5. a short cross-entropy warm-up on the feedback (repeated) and a replayed sample of Flickr8k
-   train, so new words and phrasings enter what the model samples; then self-critical training on
-   all of Flickr8k train plus the feedback (repeated), which keeps the self-critical gain of the
-   shipped recipe that cross-entropy epochs alone undo (training/self_critical.py);
+5. a short cross-entropy warm-up on the feedback beside a replayed sample of Flickr8k train that
+   trains only the new words' rows (or, with warmup="own-captions", the whole decoder on Flickr8k
+   photos captioned by the active model), so new words enter what the model samples; then
+   self-critical training on Flickr8k train plus the feedback, which keeps the self-critical gain
+   of the shipped recipe that cross-entropy epochs on human captions undo (training/self_critical.py);
 6. both models scored on Flickr8k val and the held-back photos, same search;
 7. the version recorded with its metrics and data counts, and made active in one transaction
    only if val BLEU-4 and CIDEr are not worse than the active model's by more than the tolerance.
