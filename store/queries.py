@@ -218,13 +218,12 @@ def forget_user(session: Session, telegram_id: int) -> list[str]:
     Returns the media paths that no remaining request refers to, for the caller to delete
     after the commit (the same photo sent by someone else stays).
     """
-    paths = set(
-        session.scalars(
-            select(CaptionRequest.media_path).where(
-                CaptionRequest.user_id == telegram_id, CaptionRequest.media_path.is_not(None)
-            )
-        )
+    # The rows are locked while read: a worker recording a photo's path right now (it holds its
+    # request's row) commits first and its path is seen here, so the file cannot be missed.
+    locked = session.scalars(
+        select(CaptionRequest.media_path).where(CaptionRequest.user_id == telegram_id).with_for_update()
     )
+    paths = {path for path in locked if path is not None}
     session.execute(delete(User).where(User.telegram_id == telegram_id))
     # Objects of this user already in the session are gone from the database now.
     session.expire_all()
