@@ -26,6 +26,7 @@ COPY store store
 COPY worker worker
 COPY bot bot
 COPY sandbox sandbox
+COPY service service
 COPY captionbot captionbot
 COPY migrations migrations
 RUN pip install --no-deps .

@@ -1,5 +1,5 @@
 """How many ratings the canary test needs, and how often it ends a healthy canary: a simulation
-of `captionbot.canary_stats.decide` itself (one-sided two-proportion z-test at CANARY_ALPHA).
+of `service.canary_stats.decide` itself (one-sided two-proportion z-test at CANARY_ALPHA).
 
 For a baseline 👍 share (60 %) and a canary 5 or 10 points worse, it finds the smallest number of
 canary ratings at which the test ends the canary in 80 % of simulated rollouts, at canary
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from captionbot.canary_stats import ArmCounts, decide
-from captionbot.settings import Settings
+from service.canary_stats import ArmCounts, decide
+from service.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results" / "canary_power.json"
 BASELINE = 0.60

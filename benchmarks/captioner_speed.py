@@ -15,7 +15,7 @@ import statistics
 import time
 from pathlib import Path
 
-from captionbot.settings import get_settings
+from service.settings import get_settings
 from training.cpu import cpu_model
 
 

@@ -5,7 +5,7 @@ Feedback photos: real users' photos do not exist here and the Flickr8k test spli
 they are the 91 unassigned Flickr8k images plus re-cropped, mirrored copies of train images (new
 bytes, so each is a new photo to encode), each with one of its reference captions as a user's
 correction and, for every fourth photo, another as a 👍-rated caption. They go through the real
-store (SQLite) and media store, so `training.retrain` reads them as it reads users' feedback.
+store (SQLite) and media store, so `worker.retrain_version` reads them as it reads users' feedback.
 
 The switch: a CaptionerHolder (what a ModelWorker uses) captions a photo per "job" in a loop; the
 new version is activated mid-way; every job's latency and model version are recorded until the
@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
-from captionbot.settings import Settings, get_settings
+from service.settings import Settings, get_settings
 from store.db import make_engine, make_session_factory, session_scope
 from store.models import Base
 from training.cpu import cpu_flags, cpu_model
@@ -132,7 +132,7 @@ def measure_transfer(settings: Settings, report: dict) -> dict:
 def measure_switch(settings: Settings, old_version: str, new_version: str, restore: str, photo: bytes, jobs_after: int = 20) -> dict:
     """Caption in a loop as a worker does, serving `old_version`; activate `new_version` mid-way; time
     every job. Afterwards `restore` is made active again (as the retraining left it)."""
-    from captionbot.model_versions import activate
+    from service.model_versions import activate
     from worker.models import CaptionerHolder
 
     engine = make_engine(settings.resolved_database_url)
@@ -211,9 +211,9 @@ def main() -> None:
     prepared = add_feedback(settings, args.feedback, args.new_kind)
 
     from training.promotion import describe_progress
-    from training.retrain import RetrainOptions, retrain
+    from worker.retrain_version import retrain, retrain_options
 
-    options = RetrainOptions.from_settings(settings, epochs=args.epochs, train_limit=args.train_limit, val_limit=args.val_limit)
+    options = retrain_options(settings, epochs=args.epochs, train_limit=args.train_limit, val_limit=args.val_limit)
     started = time.perf_counter()
     report = retrain(settings=settings, options=options,
                      on_progress=lambda e: print(f"[{time.perf_counter() - started:7.1f} s] {describe_progress(e)}", flush=True))

@@ -33,7 +33,7 @@ import redis
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from captionbot.settings import get_settings  # noqa: E402
+from service.settings import get_settings  # noqa: E402
 from sandbox.client import SandboxClient  # noqa: E402
 from sandbox.server import SandboxServer  # noqa: E402
 from store.db import upgrade_database  # noqa: E402

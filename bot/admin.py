@@ -14,8 +14,8 @@ from telegram.ext import ContextTypes
 
 from bot import replies
 from bot.state import runtime_of
-from captionbot.model_versions import headline_scores
-from captionbot.runtime import QUEUE_NAMES, Runtime
+from service.model_versions import headline_scores
+from service.runtime import QUEUE_NAMES, Runtime
 from store.db import session_scope
 from store.queries import active_model_version, service_stats
 

@@ -22,9 +22,9 @@ from bot import admin, canary_admin, commands, correction_prompt, corrections, f
 from bot.errors import on_error
 from bot.state import attach_runtime
 from bot.update_order import PerUserUpdateProcessor
-from captionbot.feedback_buttons import CANCEL_DATA_PREFIX
-from captionbot.runtime import Runtime, connect
-from captionbot.settings import Settings
+from service.feedback_buttons import CANCEL_DATA_PREFIX
+from service.runtime import Runtime, connect
+from service.settings import Settings
 
 log = logging.getLogger(__name__)
 # Handlers wait on Redis and the database in threads; this many updates (of different users) may

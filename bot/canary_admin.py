@@ -14,9 +14,9 @@ from telegram.ext import ContextTypes
 from bot import replies
 from bot.admin import admins_only
 from bot.state import runtime_of
-from captionbot.canary import CanaryStanding, canary_standing, promote_canary, settle_canary, start_canary
-from captionbot.model_versions import ActivationError
-from captionbot.runtime import Runtime
+from service.canary import CanaryStanding, canary_standing, promote_canary, settle_canary, start_canary
+from service.model_versions import ActivationError
+from service.runtime import Runtime
 from store.db import session_scope
 
 log = logging.getLogger(__name__)

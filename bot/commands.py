@@ -10,8 +10,8 @@ from telegram.ext import ContextTypes
 from bot import replies
 from bot.prompts import forget_prompts
 from bot.state import runtime_of
-from captionbot.media_files import delete_media_file
-from captionbot.runtime import Runtime
+from service.media_files import delete_media_file
+from service.runtime import Runtime
 from store.db import session_scope
 from store.queries import forget_user
 

@@ -15,7 +15,7 @@ from telegram.ext import ContextTypes
 from bot import replies
 from bot.prompts import cancel_prompt
 from bot.state import runtime_of
-from captionbot.feedback_buttons import parse_cancel_callback_data
+from service.feedback_buttons import parse_cancel_callback_data
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from rq import Callback, Retry
 
 from bot.ratelimit import allow_photo
-from captionbot.runtime import Runtime
+from service.runtime import Runtime
 from store.db import session_scope
 from store.queries import create_request, mark_failed
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.prompts import close_prompt
 from bot.ratelimit import allow_correction
-from captionbot.runtime import Runtime
+from service.runtime import Runtime
 from store.db import session_scope
 from store.models import Caption
 from store.queries import add_correction, get_caption, set_rating

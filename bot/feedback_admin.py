@@ -13,7 +13,7 @@ from telegram.ext import ContextTypes
 
 from bot.admin import admins_only
 from bot.state import runtime_of
-from captionbot.runtime import Runtime
+from service.runtime import Runtime
 from store.db import session_scope
 from store.feedback import FeedbackItem, UserFeedback, set_training_excluded, user_feedback
 

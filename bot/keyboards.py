@@ -1,9 +1,9 @@
-"""The feedback buttons as python-telegram-bot objects (the protocol is captionbot.feedback_buttons)."""
+"""The feedback buttons as python-telegram-bot objects (the protocol is service.feedback_buttons)."""
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from captionbot.feedback_buttons import cancel_keyboard, feedback_keyboard
+from service.feedback_buttons import cancel_keyboard, feedback_keyboard
 
 
 def _markup(keyboard: dict) -> InlineKeyboardMarkup:

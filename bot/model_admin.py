@@ -24,9 +24,9 @@ from telegram.ext import ContextTypes
 from bot import replies
 from bot.admin import admins_only
 from bot.state import runtime_of
-from captionbot.canary import end_canary
-from captionbot.feedback_evaluation import evaluate_versions
-from captionbot.model_versions import (
+from service.canary import end_canary
+from service.feedback_evaluation import evaluate_versions
+from service.model_versions import (
     ActivationError,
     activate,
     ensure_active_version,
@@ -35,8 +35,8 @@ from captionbot.model_versions import (
     served_versions,
     version_rows,
 )
-from captionbot.retrain_lock import RetrainLock
-from captionbot.runtime import Runtime
+from service.retrain_lock import RetrainLock
+from service.runtime import Runtime
 from store.db import session_scope
 from store.queries import active_model_version
 

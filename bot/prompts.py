@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 
-from captionbot.runtime import Runtime
+from service.runtime import Runtime
 
 PROMPT_KEY = "captionbot:correction:{chat_id}:{user_id}:{token}"
 PENDING_KEY = "captionbot:correction-pending:{chat_id}:{user_id}"

@@ -18,7 +18,7 @@ from bot.feedback import ButtonMessage, caption_exists_behind, rate_caption
 from bot.prompts import attach_prompt_message, close_prompt, open_prompt
 from bot.keyboards import correction_prompt_markup, feedback_markup
 from bot.state import runtime_of
-from captionbot.feedback_buttons import FeedbackPress, parse_callback_data
+from service.feedback_buttons import FeedbackPress, parse_callback_data
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from telegram.ext import ContextTypes
 from bot import replies
 from bot.admin import admins_only
 from bot.state import runtime_of
-from captionbot.retrain_lock import RetrainLock
-from captionbot.runtime import Runtime
+from service.retrain_lock import RetrainLock
+from service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 REPORT_JOB = "worker.feedback_report.send_feedback_report"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from telegram.ext import Application, ContextTypes
 
-from captionbot.runtime import Runtime
+from service.runtime import Runtime
 
 RUNTIME_KEY = "runtime"
 

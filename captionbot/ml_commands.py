@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from captionbot.settings import get_settings
+from service.settings import get_settings
 
 
 def register(commands: argparse._SubParsersAction) -> None:

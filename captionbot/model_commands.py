@@ -1,6 +1,6 @@
 """Model version subcommands: `captionbot retrain`, `captionbot models`, `captionbot model activate VERSION`.
 
-`retrain` runs training.retrain here, in the foreground, under the same one-run lock as /retrain.
+`retrain` runs worker.retrain_version here, in the foreground, under the same one-run lock as /retrain.
 `model activate` checks that the bundle's decoder loads before making it active; workers then
 switch before their next job (and refuse it, keeping their model, if it still fails to load).
 """
@@ -39,20 +39,21 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _redis_if_configured(settings):
     """The service's Redis when REDIS_URL is set; None otherwise (no embedded server just to look)."""
-    from captionbot.runtime import redis_from_url
+    from service.runtime import redis_from_url
 
     return redis_from_url(settings.redis_url) if settings.redis_url else None
 
 
 def run_retrain(args: argparse.Namespace) -> int:
-    from captionbot.retrain_lock import LockKeeper, RetrainLock
-    from captionbot.runtime import redis_from_url, resolve_redis_url
-    from captionbot.settings import get_settings
+    from service.retrain_lock import LockKeeper, RetrainLock
+    from service.runtime import redis_from_url, resolve_redis_url
+    from service.settings import get_settings
     from training.promotion import describe_progress, format_report
-    from training.retrain import RetrainError, RetrainOptions, retrain
+    from training.retrain import RetrainError
+    from worker.retrain_version import retrain, retrain_options
 
     settings = get_settings()
-    options = RetrainOptions.from_settings(
+    options = retrain_options(
         settings, epochs=args.epochs, learning_rate=args.learning_rate, from_scratch=args.from_scratch,
         train_limit=args.train_limit, val_limit=args.val_limit,
     )
@@ -88,9 +89,9 @@ def run_retrain(args: argparse.Namespace) -> int:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from captionbot.feedback_evaluation import evaluate_versions
-    from captionbot.model_versions import ActivationError, ensure_active_version, format_versions, served_versions, version_rows
-    from captionbot.settings import get_settings
+    from service.feedback_evaluation import evaluate_versions
+    from service.model_versions import ActivationError, ensure_active_version, format_versions, served_versions, version_rows
+    from service.settings import get_settings
     from store.db import make_engine, make_session_factory, session_scope
 
     settings = get_settings()
@@ -119,9 +120,9 @@ def run_models(args: argparse.Namespace) -> int:
 def _versions_json(factory, rows) -> dict:
     """Registered versions (newest first) and any other that served captions, each with its
     status, val scores and evaluation from feedback (BLEU-4 / CIDEr-D against corrections)."""
-    from captionbot.feedback_evaluation import VersionEvaluation
+    from service.feedback_evaluation import VersionEvaluation
     from store.db import session_scope
-    from training.feedback_report import evaluate_with_scores
+    from worker.version_report import evaluate_with_scores
 
     with session_scope(factory) as session:
         evaluations = {evaluation.version: evaluation for evaluation in evaluate_with_scores(session)}
@@ -143,8 +144,8 @@ def _versions_json(factory, rows) -> dict:
 def run_activate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from captionbot.model_versions import ActivationError, activate
-    from captionbot.settings import get_settings
+    from service.model_versions import ActivationError, activate
+    from service.settings import get_settings
     from store.db import make_engine, make_session_factory, session_scope
     from store.queries import get_model_version
 

@@ -14,8 +14,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from captionbot.runtime import CAPTIONS_QUEUE, TRAINING_QUEUE, resolve_redis_url
-from captionbot.settings import Settings
+from service.runtime import CAPTIONS_QUEUE, TRAINING_QUEUE, resolve_redis_url
+from service.settings import Settings
 from captionbot.supervisor import RestartPolicy, Supervisor
 
 SANDBOX_TOKEN = "123456:sandbox"

@@ -27,7 +27,7 @@ def run_migrate(args: argparse.Namespace) -> int:
     """Apply the migrations; safe to run again, and run once before the bot and workers start."""
     from sqlalchemy.engine import make_url
 
-    from captionbot.settings import get_settings
+    from service.settings import get_settings
     from store.db import upgrade_database
 
     url = args.database_url or get_settings().resolved_database_url
@@ -63,14 +63,14 @@ def quiet_http_logs() -> None:
 
 def run_up(args: argparse.Namespace) -> int:
     from captionbot.one_machine import run_up as up
-    from captionbot.settings import get_settings
+    from service.settings import get_settings
 
     return up(get_settings())
 
 
 def run_bot(args: argparse.Namespace) -> int:
     from bot.application import run_bot as run
-    from captionbot.settings import get_settings
+    from service.settings import get_settings
 
     quiet_http_logs()
     settings = get_settings()
@@ -82,7 +82,7 @@ def run_bot(args: argparse.Namespace) -> int:
 
 
 def run_worker(args: argparse.Namespace) -> int:
-    from captionbot.settings import get_settings
+    from service.settings import get_settings
     from worker.main import run_worker as run
 
     quiet_http_logs()
@@ -104,7 +104,7 @@ def run_sandbox(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from captionbot.settings import get_settings
+    from service.settings import get_settings
     from sandbox.server import DEFAULT_TOKEN, SandboxServer
 
     settings = get_settings()

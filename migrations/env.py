@@ -1,12 +1,16 @@
 """How Alembic reaches the database: the URL passed by `store.db.upgrade_database`, else
-DATABASE_URL through the settings. SQLite gets batch mode, since it cannot ALTER most things."""
+DATABASE_URL, else the one-machine SQLite file in DATA_DIR, resolved as the settings do (store/db.py)
+so that migrations need nothing above the store. SQLite gets batch mode: it cannot ALTER most things."""
 from __future__ import annotations
 
+import os
 from logging.config import fileConfig
+from pathlib import Path
 
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 
+from store.db import DEFAULT_DATA_DIR, sqlite_file_url
 from store.models import Base, UTCDateTime
 
 config = context.config
@@ -21,9 +25,8 @@ def database_url() -> str:
     url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from captionbot.settings import get_settings
-
-    return get_settings().resolved_database_url
+    data_dir = Path(os.environ.get("DATA_DIR") or DEFAULT_DATA_DIR)
+    return os.environ.get("DATABASE_URL") or sqlite_file_url(data_dir)
 
 
 def render_item(kind: str, item: object, autogen_context: object) -> str | bool:

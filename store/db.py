@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1] / "var"
 SQLITE_BUSY_TIMEOUT_S = 30
 
 
@@ -35,6 +36,11 @@ def _prepare_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def sqlite_file_url(data_dir: Path) -> str:
+    """The one-machine database: a SQLite file in the data directory (DATA_DIR)."""
+    return f"sqlite:///{data_dir / 'captionbot.db'}"
 
 
 def make_engine(url: str) -> Engine:

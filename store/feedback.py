@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -112,6 +112,18 @@ class UserFeedback:
     newest: list[FeedbackItem]  # newest first, at most the limit asked for
 
 
+def _newest_of_user(session: Session, model: type[Rating] | type[Correction], when: Any, columns: tuple[Any, ...],
+                    user_id: int, limit: int) -> list[Any]:
+    """(when, *columns) of a user's newest `limit` ratings or corrections, with their captions joined."""
+    return list(session.execute(
+        select(when, *columns)
+        .join(Caption, Caption.id == model.caption_id)
+        .where(model.user_id == user_id)
+        .order_by(when.desc(), model.id.desc())
+        .limit(limit)
+    ).all())
+
+
 def user_feedback(session: Session, user_id: int, limit: int = 50) -> UserFeedback | None:
     """A user's ratings and corrections, counted, and the newest `limit` of them; None if no such user."""
     user = session.get(User, user_id)
@@ -123,20 +135,8 @@ def user_feedback(session: Session, user_id: int, limit: int = 50) -> UserFeedba
         ).all()
     )
     corrections = session.scalar(select(func.count(Correction.id)).where(Correction.user_id == user_id)) or 0
-    ratings = session.execute(
-        select(Rating.updated_at, Rating.value, Caption.id, Caption.text)
-        .join(Caption, Caption.id == Rating.caption_id)
-        .where(Rating.user_id == user_id)
-        .order_by(Rating.updated_at.desc(), Rating.id.desc())
-        .limit(limit)
-    ).all()
-    typed = session.execute(
-        select(Correction.created_at, Caption.id, Caption.text, Correction.text)
-        .join(Caption, Caption.id == Correction.caption_id)
-        .where(Correction.user_id == user_id)
-        .order_by(Correction.created_at.desc(), Correction.id.desc())
-        .limit(limit)
-    ).all()
+    ratings = _newest_of_user(session, Rating, Rating.updated_at, (Rating.value, Caption.id, Caption.text), user_id, limit)
+    typed = _newest_of_user(session, Correction, Correction.created_at, (Caption.id, Caption.text, Correction.text), user_id, limit)
     items = [FeedbackItem(at, value, caption_id, text) for at, value, caption_id, text in ratings]
     items += [FeedbackItem(at, "correction", caption_id, said, text) for at, caption_id, said, text in typed]
     items.sort(key=lambda item: item.at, reverse=True)

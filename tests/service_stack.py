@@ -206,8 +206,8 @@ class ServiceStack:
 
     # --- processes -------------------------------------------------------------------------
     def start_bot(self, **overrides: Any) -> RunningBot:
-        from captionbot.runtime import connect
-        from captionbot.settings import Settings
+        from service.runtime import connect
+        from service.settings import Settings
 
         values = {key.lower(): value for key, value in self.env.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
         values.update(overrides)

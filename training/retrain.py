@@ -1,52 +1,40 @@
-"""`retrain()`: a new model version from Flickr8k train plus what users told the bot.
+"""`RetrainRun`: a new decoder from the active model, Flickr8k train and what users told the bot.
 
-Run by the trainer (`worker.retraining.retrain`, from /retrain) and by `captionbot retrain`; the
-caller holds the one-run-at-a-time lock. The steps:
+The caller (worker/retrain_version.py, for /retrain and `captionbot retrain`) registers the run as
+a model version, passes the feedback and where to read from, and records or promotes the result;
+this module needs no settings, registry or Redis. The steps:
 
-1. register the run as a candidate version "in training" (parent: the active version);
-2. data: Flickr8k train, corrections and 👍 captions (screened: training/feedback_screen.py; a
+1. data: Flickr8k train, corrections and 👍 captions (screened: training/feedback_screen.py; a
    tenth of the corrected photos held back);
-3. features: Flickr8k's from the cache, feedback photos appended to a feedback cache;
-4. vocabulary grown by the corrections' new words; the active decoder grown to match (or a new
+2. features: Flickr8k's from the cache, feedback photos appended to a feedback cache;
+3. vocabulary grown by the corrections' new words; the active decoder grown to match (or a new
    decoder trained from scratch);
-5. a short cross-entropy warm-up on the feedback beside a replayed sample of Flickr8k train that
+4. a short cross-entropy warm-up on the feedback beside a replayed sample of Flickr8k train that
    trains only the new words' rows (or, with warmup="own-captions", the whole decoder on Flickr8k
    photos captioned by the active model), so new words enter what the model samples; then
    self-critical training on Flickr8k train plus the feedback, which keeps the self-critical gain
    of the shipped recipe that cross-entropy epochs on human captions undo (training/self_critical.py);
-6. both models scored on Flickr8k val and the held-back photos, same search;
-7. the version recorded with its metrics and data counts, and made active in one transaction
-   only if val BLEU-4 and CIDEr are not worse than the active model's by more than the tolerance.
-
-A run that raises (or is stopped) is marked failed and the active model is untouched.
+5. both models scored on Flickr8k val and the held-back photos, same search, and the promotion
+   decision: promote only if val BLEU-4 and CIDEr are not worse than the active model's by more
+   than the tolerance.
 """
 from __future__ import annotations
 
-import dataclasses
-import gc
 import json
 import logging
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from captionbot.canary import start_canary
-from captionbot.model_versions import TRAINING_NOTE, activate, ensure_active_version, mark_stopped_runs_failed
-from captionbot.settings import Settings, get_settings
 from captioning.captioner import Captioner
 from captioning.bundle import BundleError, load_decoder
 from captioning.metrics import score_captions
 from captioning.text import Vocabulary
-from store.db import make_engine, make_session_factory, session_scope
-from store.models import ModelStatus
-from store.feedback import feedback_examples
-from store.queries import add_model_version, get_model_version, set_model_status
 from training.evaluate import caption_split
 from training.feedback_data import FeedbackData, build_feedback_data, combined_cache
 from training.feedback_screen import FeedbackRules, screen_feedback
@@ -93,87 +81,24 @@ class RetrainOptions:
     tolerance_cider: float = 0.02
     beam: int = 3
 
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> RetrainOptions:
-        values = {f.name: getattr(settings, f"retrain_{f.name}") for f in dataclasses.fields(cls) if hasattr(settings, f"retrain_{f.name}")}
-        values["beam"] = settings.caption_beam
-        return cls(**{**values, **{k: v for k, v in overrides.items() if v is not None}})
 
 
-def new_version_name(now: datetime | None = None) -> str:
-    return f"retrain-{(now or datetime.now(timezone.utc)):%Y%m%d-%H%M%S}"
+@dataclass(frozen=True)
+class RetrainInputs:
+    """Where a run reads from: the caller resolves these from its settings."""
 
-
-def retrain(
-    requested_by: int | None = None,
-    *,
-    settings: Settings | None = None,
-    options: RetrainOptions | None = None,
-    on_progress: ProgressCallback | None = None,
-    on_registered: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """Train, evaluate, register and maybe promote one new version; returns the report (JSON-able).
-
-    `on_registered(version)` is called once the run's row exists, so a caller can name the run
-    in its own records (the trainer job keeps it for its failure callback).
-    """
-    settings = settings or get_settings()
-    options = options or RetrainOptions.from_settings(settings)
-    emit = on_progress or (lambda event: None)
-    engine = make_engine(settings.resolved_database_url)
-    session_factory = make_session_factory(engine)
-    try:
-        with session_scope(session_factory) as session:
-            stale = mark_stopped_runs_failed(session)
-            if stale:
-                log.warning("marked runs left by a stopped trainer as failed: %s", ", ".join(stale))
-            active = ensure_active_version(session, settings.model_dir)
-            version = new_version_name()
-            while get_model_version(session, version) is not None:  # two runs within a second
-                time.sleep(1)
-                version = new_version_name()
-            run_dir = settings.resolved_models_root / version
-            parent, parent_path = active.version, Path(active.path)
-            add_model_version(
-                session, version=version, encoder=active.encoder, path=str(run_dir / "bundle"),
-                parent_version=parent, notes=f"{TRAINING_NOTE} (requested by {requested_by or 'the command line'})",
-            )
-            examples = feedback_examples(session)
-        try:
-            if on_registered is not None:
-                on_registered(version)
-            run = RetrainRun(settings, options, emit, version, run_dir, parent, parent_path, requested_by)
-            report = run.execute(examples)
-        except BaseException as error:  # stopped or broken: the run is failed, the active model stays
-            reason = str(error) if isinstance(error, RetrainError) else f"{error.__class__.__name__}: {error}"
-            with session_scope(session_factory) as session:
-                set_model_status(session, version, ModelStatus.failed, notes=f"failed: {reason}"[:2000])
-            raise
-        with session_scope(session_factory) as session:
-            model = get_model_version(session, version)
-            model.metrics = {"val": report["metrics"]["val"], "feedback_heldout": report["metrics"]["feedback_heldout"],
-                             "search": report["search"], "active_at_training": report["active_metrics"]}
-            model.data_counts = report["data_counts"]
-            model.notes = report["decision"]
-            if report["promoted"] and settings.canary_fraction:  # passed the gate: first a share of photos
-                start_canary(session, version, settings.canary_fraction, started_by=None, replace=True)
-                report["canary_fraction"], report["status"] = settings.canary_fraction, "canary"
-            elif report["promoted"]:
-                activate(session, version)  # the previous one is retired in the same commit
-        (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-        log.info("retraining %s: %s", version, report["decision"])
-        return report
-    finally:
-        engine.dispose()
-        gc.collect()
+    flickr8k_dir: Path
+    features_dir: Path  # feature caches, one folder per encoder (feedback photos under feedback/)
+    resnet50_weights: str | None = None
+    max_image_pixels: int = 40_000_000
 
 
 class RetrainRun:
     """The steps of one run that need the model; holds what they share."""
 
-    def __init__(self, settings: Settings, options: RetrainOptions, emit: ProgressCallback, version: str,
+    def __init__(self, inputs: RetrainInputs, options: RetrainOptions, emit: ProgressCallback, version: str,
                  run_dir: Path, parent: str, parent_path: Path, requested_by: int | None) -> None:
-        self.settings, self.options, self.emit = settings, options, emit
+        self.inputs, self.options, self.emit = inputs, options, emit
         self.version, self.run_dir, self.parent, self.parent_path = version, run_dir, parent, parent_path
         self.requested_by = requested_by
         self.seconds: dict[str, float] = {}
@@ -186,13 +111,13 @@ class RetrainRun:
         started = time.monotonic()
         self.stage("loading", f"Loading the active model {self.parent}…")
         try:
-            active = Captioner.load(self.parent_path, self.settings.resnet50_weights, self.settings.max_image_pixels)
+            active = Captioner.load(self.parent_path, self.inputs.resnet50_weights, self.inputs.max_image_pixels)
         except (BundleError, OSError) as error:
             raise RetrainError(f"the active model {self.parent} does not load: {error}") from error
         o = self.options
         try:
-            train, train_paths = flickr8k_captions(self.settings.flickr8k_dir, "train", o.train_limit)
-            val, val_paths = flickr8k_captions(self.settings.flickr8k_dir, "val", o.val_limit)
+            train, train_paths = flickr8k_captions(self.inputs.flickr8k_dir, "train", o.train_limit)
+            val, val_paths = flickr8k_captions(self.inputs.flickr8k_dir, "val", o.val_limit)
         except FileNotFoundError as error:
             raise RetrainError(f"Flickr8k is not where FLICKR8K_DIR says ({error})") from error
         rules = FeedbackRules(active.vocab, o.max_correction_words, o.max_unknown_word_share, o.max_corrections_per_user)
@@ -278,7 +203,7 @@ class RetrainRun:
     def flickr8k_features(self, active: Captioner, paths: dict[str, Path]) -> FeatureCache:
         """Encoded once per encoder and reused by every run (the default model's training filled it)."""
         self.emit({"event": "features", "source": "Flickr8k", "done": 0, "total": len(paths)})
-        cache = build_feature_cache(active.encoder, paths, cache_dir_for(self.settings.resolved_features_dir, active.encoder.name))
+        cache = build_feature_cache(active.encoder, paths, cache_dir_for(self.inputs.features_dir, active.encoder.name))
         self.emit({"event": "features", "source": "Flickr8k", "done": len(paths), "total": len(paths)})
         return cache
 
@@ -290,7 +215,7 @@ class RetrainRun:
         """
         if not photos:
             return None
-        cache_dir = cache_dir_for(self.settings.resolved_features_dir / "feedback", active.encoder.name)
+        cache_dir = cache_dir_for(self.inputs.features_dir / "feedback", active.encoder.name)
         names_file = cache_dir / "names.json"
         if names_file.exists() and not set(json.loads(names_file.read_text())) <= set(photos):
             shutil.rmtree(cache_dir)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from captionbot.settings import Settings, get_settings
+from service.settings import Settings, get_settings
 from store.db import make_engine, make_session_factory
 from worker.bot_api import BotApiClient
 from worker.media import MediaStore

@@ -23,7 +23,7 @@ NOT_SENT = "I couldn't make the feedback report: {reason}. The trainer's log has
 
 def send_feedback_report(chat_id: int) -> dict[str, Any]:
     """Build the report and send it to `chat_id`; returns what was sent (the job's JSON result)."""
-    from training.feedback_report import build_feedback_report, summarise
+    from worker.version_report import build_feedback_report, summarise
 
     ctx = worker_context.current()
     with tempfile.TemporaryDirectory(prefix="feedback-report-") as workdir:

@@ -20,8 +20,8 @@ from rq.exceptions import AbandonedJobError
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
-from captionbot.feedback_buttons import feedback_keyboard
-from captionbot.media_files import delete_media_file
+from service.feedback_buttons import feedback_keyboard
+from service.media_files import delete_media_file
 from captioning.images import ImageError, open_image
 from store.db import session_scope
 from store.models import RequestStatus

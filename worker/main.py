@@ -4,8 +4,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from captionbot.runtime import CAPTIONS_QUEUE, redis_from_url, resolve_redis_url
-from captionbot.settings import Settings
+from service.runtime import CAPTIONS_QUEUE, redis_from_url, resolve_redis_url
+from service.settings import Settings
 from worker.model_worker import ModelWorker
 from worker.models import ModelNotFound
 

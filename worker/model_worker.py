@@ -30,8 +30,8 @@ from rq.scheduler import run as run_scheduler
 from rq.utils import current_timestamp
 from rq.worker import WorkerStatus
 
-from captionbot.runtime import JOB_SERIALIZER
-from captionbot.settings import Settings
+from service.runtime import JOB_SERIALIZER
+from service.settings import Settings
 from worker import context as worker_context
 from worker.context import WorkerContext
 

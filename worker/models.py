@@ -6,9 +6,9 @@ while the old captioner keeps serving jobs; the swap is one reference assignment
 one model from start to end. A bundle that fails to load (or names another version than its row)
 is refused for the life of the process and the worker keeps the model it has.
 
-A running canary (captionbot.canary) is loaded the same way, after the active version, sharing
+A running canary (service.canary) is loaded the same way, after the active version, sharing
 its encoder when both name the same one; `for_request` then gives the canary's share of requests
-(captionbot.canary_stats.serves_canary) to the canary and the rest to the active captioner. Until
+(service.canary_stats.serves_canary) to the canary and the rest to the active captioner. Until
 the canary has loaded, its share is served by the active captioner, and the caption says so.
 A promoted canary is already loaded: the swap is immediate.
 
@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from captionbot.canary import ServingPlan, serving_plan
-from captionbot.canary_stats import serves_canary
-from captionbot.model_versions import ActivationError, ensure_active_version
-from captionbot.settings import Settings
+from service.canary import ServingPlan, serving_plan
+from service.canary_stats import serves_canary
+from service.model_versions import ActivationError, ensure_active_version
+from service.settings import Settings
 from store.db import session_scope
 
 if TYPE_CHECKING:

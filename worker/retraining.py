@@ -1,7 +1,7 @@
 """The trainer's job: one retraining run, reported to the admin who asked for it.
 
 /retrain answers at once and queues `retrain(requested_by, chat_id, message_id, lock_token)` on
-the "training" queue. The job claims the retraining lock, runs `training.retrain.retrain`, edits
+the "training" queue. The job claims the retraining lock, runs `worker.retrain_version.retrain`, edits
 that one message with its progress (features x/y, epoch k/n with loss and val BLEU-4) and ends
 with a report: the metrics table against the active model, the data counts, whether it was
 promoted, and the training curves as a photo. A failure, including a trainer killed mid-run
@@ -23,8 +23,8 @@ from rq.exceptions import AbandonedJobError
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
-from captionbot.model_versions import STOPPED_NOTE, is_in_training
-from captionbot.retrain_lock import LockKeeper, RetrainLock
+from service.model_versions import STOPPED_NOTE, is_in_training
+from service.retrain_lock import LockKeeper, RetrainLock
 from store.db import session_scope
 from store.models import ModelStatus
 from store.queries import get_model_version, set_model_status
@@ -72,7 +72,7 @@ def retrain(requested_by: int | None = None, chat_id: int | None = None, message
             lock_token: str | None = None) -> dict[str, Any]:
     """Run one retraining; returns a small summary (the job's result, kept as JSON)."""
     from training.promotion import describe_progress
-    from training.retrain import retrain as run_retrain
+    from worker.retrain_version import retrain as run_retrain
 
     ctx = worker_context.current()
     settings = ctx.settings

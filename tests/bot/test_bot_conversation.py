@@ -10,8 +10,8 @@ from rq.serializers import JSONSerializer
 from service_stack import ADMIN_ID, jpeg_bytes, wait_until
 from sqlalchemy import func, select
 
-from captionbot.feedback_buttons import parse_callback_data
-from captionbot.retrain_lock import RetrainLock
+from service.feedback_buttons import parse_callback_data
+from service.retrain_lock import RetrainLock
 from store.models import Caption, CaptionRequest, Correction, Rating, RequestStatus, User
 from store.queries import get_caption
 

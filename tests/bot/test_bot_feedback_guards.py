@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from test_bot_conversation import answer_to, send_photo_and_wait_for_caption
 
 from captioning.text import Vocabulary
-from captionbot.feedback_buttons import parse_cancel_callback_data
+from service.feedback_buttons import parse_cancel_callback_data
 from store.feedback import feedback_examples
 from store.models import Correction, User
 from training.feedback_screen import FeedbackRules, screen_feedback

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from bot.ratelimit import allow_correction, allow_photo
-from captionbot.feedback_buttons import (
+from service.feedback_buttons import (
     callback_data,
     cancel_callback_data,
     feedback_keyboard,
@@ -22,7 +22,7 @@ import bot
 for module in pkgutil.iter_modules(bot.__path__):
     importlib.import_module(f"bot.{module.name}")
 from bot.application import build_application
-from captionbot.settings import Settings
+from service.settings import Settings
 build_application(Settings(telegram_token="1:x", redis_url="redis://127.0.0.1:1/0",
                            database_url="sqlite:///:memory:", _env_file=None))
 heavy = sorted(name for name in sys.modules

@@ -10,7 +10,7 @@ from feedback_seed import seed_feedback
 from rq.registry import FinishedJobRegistry, StartedJobRegistry
 from service_stack import ADMIN_ID, SANDBOX_TOKEN, service_stack
 
-from captionbot.model_versions import ensure_active_version
+from service.model_versions import ensure_active_version
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TRAINER = "trainer-report"

@@ -8,8 +8,8 @@ import pytest
 from retrain_fixtures import make_square_flickr8k, train_base_bundle
 
 from captionbot.cli import main
-from captionbot.retrain_lock import RetrainLock
-from captionbot.settings import get_settings
+from service.retrain_lock import RetrainLock
+from service.settings import get_settings
 from store.db import session_scope
 from store.models import ModelStatus
 from store.queries import active_model_version, add_model_version, get_model_version

@@ -8,7 +8,7 @@ import pytest
 from feedback_seed import seed_feedback
 
 from captionbot.cli import main
-from captionbot.settings import get_settings
+from service.settings import get_settings
 from store.db import session_scope
 
 

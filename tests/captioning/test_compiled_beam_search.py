@@ -3,7 +3,7 @@ attention and log-probabilities, whatever the width, length penalty and repeat b
 import numpy as np
 import pytest
 
-from captionbot.settings import DEFAULT_MODEL_DIR
+from service.settings import DEFAULT_MODEL_DIR
 from captioning.bundle import load_decoder
 from captioning.captioner import Captioner
 from captioning.images import load_image_array

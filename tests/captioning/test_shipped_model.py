@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from captionbot.settings import DEFAULT_MODEL_DIR
+from service.settings import DEFAULT_MODEL_DIR
 from captioning.captioner import Captioner
 
 DATA = Path(__file__).parents[1] / "data" / "val"

@@ -113,7 +113,7 @@ def test_alembic_command_line_reads_database_url_from_the_environment(sqlite_url
 
 def test_captionbot_migrate_takes_the_url_from_database_url(sqlite_url, monkeypatch):
     from captionbot import service_commands
-    from captionbot.settings import get_settings
+    from service.settings import get_settings
 
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
     get_settings.cache_clear()

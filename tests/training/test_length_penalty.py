@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from skimage import data as samples
 
-from captionbot.settings import DEFAULT_MODEL_DIR
+from service.settings import DEFAULT_MODEL_DIR
 from captioning.captioner import Captioner
 from captioning.images import load_image_array
 from training.length_penalty import best_length_penalty, sweep_length_penalty, write_length_penalty

@@ -15,10 +15,10 @@ from canary_fixtures import seed_ratings
 from rq.registry import FailedJobRegistry
 from service_stack import ADMIN_ID, jpeg_bytes, random_bundle, service_stack, wait_until
 
-from captionbot.canary import end_canary
-from captionbot.canary_stats import serves_canary
-from captionbot.feedback_buttons import parse_callback_data
-from captionbot.model_versions import activate, served_versions
+from service.canary import end_canary
+from service.canary_stats import serves_canary
+from service.feedback_buttons import parse_callback_data
+from service.model_versions import activate, served_versions
 from store.canaries import running_canary
 from store.models import Caption, CaptionRequest, RequestStatus
 from store.queries import active_model_version, add_model_version

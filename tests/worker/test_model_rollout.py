@@ -19,9 +19,9 @@ from retrain_fixtures import FEEDBACK_PHRASE, jpeg, make_square_flickr8k, red_sq
 from rq.registry import StartedJobRegistry
 from service_stack import ADMIN_ID, service_stack, wait_until
 
-from captionbot.feedback_buttons import parse_callback_data
-from captionbot.model_versions import activate, served_versions
-from captionbot.retrain_lock import RetrainLock
+from service.feedback_buttons import parse_callback_data
+from service.model_versions import activate, served_versions
+from service.retrain_lock import RetrainLock
 from store.models import Caption, ModelStatus
 from store.queries import active_model_version, add_model_version, get_model_version, list_model_versions
 

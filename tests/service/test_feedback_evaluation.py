@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 from feedback_seed import DAY_1, DAY_2, seed_feedback
 
-from captionbot.feedback_evaluation import (
+from service.feedback_evaluation import (
     evaluate_versions,
     format_share,
     natural_period,
@@ -17,7 +17,7 @@ from captionbot.feedback_evaluation import (
 )
 from store.db import session_scope
 from store.version_feedback import RatedCaption, rating_history
-from training.feedback_report import evaluate_with_scores, score_against_corrections
+from worker.version_report import evaluate_with_scores, score_against_corrections
 
 # Reference values worked by hand from the Wilson formula with z = 1.96:
 #   centre = (p + z²/2n) / (1 + z²/n),  half width = z / (1 + z²/n) · √(p(1−p)/n + z²/4n²)

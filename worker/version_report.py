@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from captioning.metrics import score_captions
-from captionbot.feedback_evaluation import (
+from service.feedback_evaluation import (
     Period,
     VersionEvaluation,
     evaluate_versions,

@@ -2,7 +2,7 @@
 refused to a second run, freed by its owner or by expiry when a trainer dies."""
 import time
 
-from captionbot.retrain_lock import LockKeeper, RetrainLock
+from service.retrain_lock import LockKeeper, RetrainLock
 
 
 def test_a_second_run_is_refused_while_the_first_holds_the_lock_and_accepted_after_release(redis_client):

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from canary_fixtures import seed_ratings
 
-from captionbot.canary import canary_standing, end_canary, promote_canary, serving_plan, settle_canary, start_canary
-from captionbot.model_versions import ActivationError, activate, register_bundle
-from captionbot.settings import Settings
+from service.canary import canary_standing, end_canary, promote_canary, serving_plan, settle_canary, start_canary
+from service.model_versions import ActivationError, activate, register_bundle
+from service.settings import Settings
 from store.canaries import running_canary
 from store.db import session_scope
 from store.models import CanaryRollout, ModelStatus

@@ -1,5 +1,5 @@
 """Canary rollout: a version serves a fraction of photos beside the active one until its ratings
-decide (captionbot.canary_stats) or an admin does (/promote, /rollback).
+decide (service.canary_stats) or an admin does (/promote, /rollback).
 
 No TensorFlow here: the bot runs `settle_canary` after each rating it stores. Workers read
 `serving_plan` to know which bundles to hold and which fraction goes to the canary; each caption
@@ -13,9 +13,9 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from captionbot.canary_stats import ArmCounts, CanaryDecision, decide
-from captionbot.model_versions import ActivationError, activate, servable_version
-from captionbot.settings import Settings
+from service.canary_stats import ArmCounts, CanaryDecision, decide
+from service.model_versions import ActivationError, activate, servable_version
+from service.settings import Settings
 from store.canaries import ENDED, PROMOTED, ROLLED_BACK, SUPERSEDED, add_canary, finish_canary, rating_counts, running_canary
 from store.db import session_scope
 from store.models import CanaryRollout

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from scipy.stats import norm
 
-from captionbot.canary_stats import ArmCounts, decide, p_value_canary_lower, serves_canary
+from service.canary_stats import ArmCounts, decide, p_value_canary_lower, serves_canary
 
 
 def test_at_half_200_requests_split_near_evenly_and_each_request_keeps_its_version():

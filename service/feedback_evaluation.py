@@ -2,7 +2,7 @@
 (where the caller can afford the caption metrics) BLEU-4 / CIDEr-D against the corrections.
 
 Light on purpose: the bot imports this for /models, so the BLEU/CIDEr columns come from a
-`CorrectionScorer` the caller passes in (`training.feedback_report.score_against_corrections` in
+`CorrectionScorer` the caller passes in (`worker.version_report.score_against_corrections` in
 the CLI and the trainer); without one they stay None. A share of 3 ratings and a share of 3,000
 are not the same evidence, hence the Wilson score interval next to every share.
 """

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.canaries import PROMOTED, SUPERSEDED, finish_canary, running_canary
-from captionbot.feedback_evaluation import VersionEvaluation, format_rate, format_share
+from service.feedback_evaluation import VersionEvaluation, format_rate, format_share
 from store.db import session_scope
 from store.models import ModelStatus, ModelVersion
 from store.queries import (

@@ -16,7 +16,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from captionbot.settings import Settings
+from service.settings import Settings
 from store.db import make_engine, make_session_factory
 
 CAPTIONS_QUEUE = "captions"

@@ -12,9 +12,10 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
+from store.db import DEFAULT_DATA_DIR, sqlite_file_url
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "default"
-DEFAULT_DATA_DIR = REPO_ROOT / "var"
 
 
 class Settings(BaseSettings):
@@ -55,7 +56,7 @@ class Settings(BaseSettings):
     restart_limit: int = 5
     restart_window_s: float = 300.0
 
-    # Retraining (training.retrain): fine-tune the active model on Flickr8k train + feedback.
+    # Retraining (worker.retrain_version, training.retrain): fine-tune the active model on Flickr8k train + feedback.
     features_dir: Path | None = None  # feature caches, one folder per encoder; default data_dir/features
     retrain_epochs: int = 2  # cross-entropy warm-up epochs (from scratch: cross-entropy epochs of the whole decoder)
     retrain_learning_rate: float = 1e-3  # of the warm-up (new words' rows only, by default)
@@ -85,7 +86,7 @@ class Settings(BaseSettings):
     retrain_timeout_s: int = 6 * 3600
     retrain_progress_interval_s: float = 3.0  # at most one progress edit this often
 
-    # Canary rollout (captionbot/canary.py, docs/retraining.md).
+    # Canary rollout (service/canary.py, docs/retraining.md).
     canary_fraction: float | None = None  # set (0 < f < 1): a retrained version that passes the gate starts as a canary
     canary_min_ratings: int = 300  # ratings each side needs before the canary is decided
     canary_alpha: float = 0.05  # one-sided level: ended only if its 👍 share is significantly lower
@@ -106,7 +107,7 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.data_dir / 'captionbot.db'}"
+        return self.database_url or sqlite_file_url(self.data_dir)
 
     @property
     def resolved_media_dir(self) -> Path:

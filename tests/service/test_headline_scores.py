@@ -1,7 +1,7 @@
 """Which recorded val scores `captionbot models` and /status show for a version."""
 from __future__ import annotations
 
-from captionbot.model_versions import headline_scores
+from service.model_versions import headline_scores
 
 
 def scores(bleu4: float, cider: float) -> dict:

@@ -12,17 +12,37 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-CALLBACK_VERSION = "r1"
 Action = Literal["up", "down", "fix"]
-# Telegram allows 64 bytes of callback data; ids stay far below that.
-_CALLBACK_PATTERN = re.compile(r"r1:([1-9][0-9]{0,17}):(up|down|fix)")
 _LABELS: dict[str, str] = {"up": "👍", "down": "👎", "fix": "✏️"}
 CHOSEN_MARK = " ✓"
-CANCEL_VERSION = "x1"
 # Any version of Cancel data goes to the Cancel handler, which refuses all but the current one.
 CANCEL_DATA_PREFIX = r"^x[0-9]+:"
-_CANCEL_PATTERN = re.compile(r"x1:([1-9][0-9]{0,17}):([0-9a-f]{8})")
 CANCEL_LABEL = "Cancel"
+# Telegram allows 64 bytes of callback data; ids stay far below that.
+CALLBACK_DATA_LIMIT = 64
+_CAPTION_ID = r"[1-9][0-9]{0,17}"
+
+
+@dataclass(frozen=True)
+class CallbackCodec:
+    """One kind of callback data: `<version>:<field>:<field>…`, each field matching its pattern."""
+
+    version: str
+    fields: tuple[str, ...]  # a regular expression per field, without groups
+
+    def encode(self, *values: object) -> str:
+        return ":".join([self.version, *map(str, values)])
+
+    def decode(self, data: str | None) -> tuple[str, ...] | None:
+        """The fields, or None for anything longer than Telegram allows or not exactly this shape."""
+        if not data or len(data) > CALLBACK_DATA_LIMIT:
+            return None
+        match = re.fullmatch(":".join([re.escape(self.version), *(f"({f})" for f in self.fields)]), data)
+        return match.groups() if match else None
+
+
+FEEDBACK_CODEC = CallbackCodec("r1", (_CAPTION_ID, "up|down|fix"))
+CANCEL_CODEC = CallbackCodec("x1", (_CAPTION_ID, "[0-9a-f]{8}"))
 
 
 @dataclass(frozen=True)
@@ -34,20 +54,13 @@ class FeedbackPress:
 
 
 def callback_data(caption_id: int, action: Action) -> str:
-    return f"{CALLBACK_VERSION}:{caption_id}:{action}"
-
-
-def _fullmatch(pattern: re.Pattern[str], data: str | None) -> re.Match[str] | None:
-    """None for anything longer than Telegram allows or not exactly the pattern."""
-    return pattern.fullmatch(data) if data and len(data) <= 64 else None
+    return FEEDBACK_CODEC.encode(caption_id, action)
 
 
 def parse_callback_data(data: str | None) -> FeedbackPress | None:
     """The press, or None for anything not produced by `callback_data` (forged, old, truncated)."""
-    match = _fullmatch(_CALLBACK_PATTERN, data)
-    if match is None:
-        return None
-    return FeedbackPress(caption_id=int(match.group(1)), action=match.group(2))  # type: ignore[arg-type]
+    fields = FEEDBACK_CODEC.decode(data)
+    return None if fields is None else FeedbackPress(caption_id=int(fields[0]), action=fields[1])  # type: ignore[arg-type]
 
 
 def button_label(action: Action, chosen: str | None) -> str:
@@ -72,15 +85,13 @@ class CancelPress:
 
 
 def cancel_callback_data(caption_id: int, prompt_token: str) -> str:
-    return f"{CANCEL_VERSION}:{caption_id}:{prompt_token}"
+    return CANCEL_CODEC.encode(caption_id, prompt_token)
 
 
 def parse_cancel_callback_data(data: str | None) -> CancelPress | None:
     """The press, or None for anything not produced by `cancel_callback_data`."""
-    match = _fullmatch(_CANCEL_PATTERN, data)
-    if match is None:
-        return None
-    return CancelPress(caption_id=int(match.group(1)), prompt_token=match.group(2))
+    fields = CANCEL_CODEC.decode(data)
+    return None if fields is None else CancelPress(caption_id=int(fields[0]), prompt_token=fields[1])
 
 
 def cancel_keyboard(caption_id: int, prompt_token: str) -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from retrain_fixtures import FEEDBACK_PHRASE, jpeg, make_square_flickr8k, red_square_jpeg, square_image, train_base_bundle
 
-from captionbot.settings import Settings
+from service.settings import Settings
 from store.db import session_scope
 from store.models import ModelStatus
 from store.queries import (
@@ -65,7 +65,7 @@ def add_feedback(session_factory, media: MediaStore, photo: bytes, said: str, *,
 
 def test_corrections_reach_the_model_and_the_new_version_is_registered_and_promoted(pg_url, session_factory, squares, tmp_path):
     from captioning.captioner import Captioner
-    from training.retrain import retrain
+    from worker.retrain_version import retrain
 
     settings = settings_for(pg_url, squares, tmp_path)
     media = MediaStore(settings.resolved_media_dir)
@@ -105,7 +105,7 @@ def test_corrections_reach_the_model_and_the_new_version_is_registered_and_promo
 
 
 def test_a_version_worse_than_the_active_one_stays_a_candidate_and_says_why(pg_url, session_factory, squares, tmp_path):
-    from training.retrain import retrain
+    from worker.retrain_version import retrain
 
     # One epoch of a fresh decoder at a tiny rate: much worse than the trained base model.
     settings = settings_for(pg_url, squares, tmp_path, retrain_from_scratch=True, retrain_epochs=1,
@@ -125,7 +125,7 @@ def test_a_version_worse_than_the_active_one_stays_a_candidate_and_says_why(pg_u
 def test_with_canary_fraction_a_version_that_passes_the_gate_becomes_a_canary_not_the_active_one(pg_url, session_factory, squares, tmp_path):
     from store.canaries import running_canary
     from training.promotion import format_report
-    from training.retrain import retrain
+    from worker.retrain_version import retrain
 
     # A quick run, with tolerances that let anything through the gate.
     settings = settings_for(pg_url, squares, tmp_path, retrain_from_scratch=True, retrain_epochs=1, retrain_scst_epochs=0,
@@ -143,7 +143,8 @@ def test_with_canary_fraction_a_version_that_passes_the_gate_becomes_a_canary_no
 
 
 def test_a_run_that_fails_is_marked_failed_and_the_active_model_is_untouched(pg_url, session_factory, squares, tmp_path):
-    from training.retrain import RetrainError, retrain
+    from training.retrain import RetrainError
+    from worker.retrain_version import retrain
 
     settings = settings_for(pg_url, squares, tmp_path, flickr8k_dir=tmp_path / "nowhere")
 

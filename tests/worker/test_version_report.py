@@ -7,9 +7,9 @@ import io
 from feedback_seed import seed_feedback
 from PIL import Image
 
-from captionbot.feedback_evaluation import VersionEvaluation
+from service.feedback_evaluation import VersionEvaluation
 from store.db import session_scope
-from training.feedback_report import CAPTION_LIMIT, FeedbackReport, build_feedback_report, summarise
+from worker.version_report import CAPTION_LIMIT, FeedbackReport, build_feedback_report, summarise
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
