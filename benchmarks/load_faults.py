@@ -69,18 +69,20 @@ class FaultRunner(threading.Thread):
         self.error: BaseException | None = None
 
     def run(self) -> None:
-        try:
-            for number, fault in enumerate(self.faults, start=1):
-                threshold = self.total * number / (len(self.faults) + 1)
-                while self.users.first_sends < threshold and not self.users.done():
-                    time.sleep(0.05)
-                if self.users.done():
-                    self.records.append({"fault": fault, "skipped": "every photo was answered before it"})
-                    continue
+        for number, fault in enumerate(self.faults, start=1):
+            threshold = self.total * number / (len(self.faults) + 1)
+            while self.users.first_sends < threshold and not self.users.done():
+                time.sleep(0.05)
+            if self.users.done():
+                self.records.append({"fault": fault, "skipped": "every photo was answered before it"})
+                continue
+            started = time.time()
+            try:
                 self.records.append(getattr(self, f"_{fault}")())
-                print(f"fault: {self.records[-1]}", flush=True)
-        except BaseException as error:  # reported by the main thread
-            self.error = error
+            except Exception as error:  # the run goes on; the report shows it and fails
+                self.records.append({"fault": fault, "started_at": started, "error": repr(error)})
+                self.error = error
+            print(f"fault: {self.records[-1]}", flush=True)
 
     def _worker(self) -> dict:
         name, job_id = self.stack.busy_worker()
@@ -214,8 +216,6 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.05)
         run_s = time.monotonic() - run_started
         fault_runner.join(timeout=SETTLE_TIMEOUT_S)
-        if fault_runner.error is not None:
-            raise fault_runner.error
         settle(stack)
         result = tally(client, users)
         recovery(fault_runner.records, result, killed_job_answers(stack, client, fault_runner.records))
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         "faults": [{k: v for k, v in record.items() if k != "started_at"} for record in fault_runner.records],
         "process_restarts": restarts,
         "requirements": checks,
-        "passed": all(checks.values()) and users.done(),
+        "passed": all(checks.values()) and users.done() and fault_runner.error is None,
         "machine": {"cpu": cpu_model(), "cpus": os.cpu_count(), "python": platform.python_version()},
         "logs": str(run_dir),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
