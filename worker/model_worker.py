@@ -25,9 +25,10 @@ from rq import Queue, SimpleWorker
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.executions import Execution
 from rq.job import Job
-from rq.scheduler import RQScheduler
+from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.scheduler import run as run_scheduler
-from rq.utils import current_timestamp
+from rq.scripts import release_lock
+from rq.utils import current_timestamp, now, utcparse
 from rq.worker import WorkerStatus
 
 from service.runtime import JOB_SERIALIZER
@@ -44,6 +45,23 @@ class ThreadScheduler(RQScheduler):
 
     def _install_signal_handlers(self) -> None:
         """Signals belong to the worker's main thread, which stops this scheduler on shutdown."""
+
+    def revive(self, stale_after_s: float) -> None:
+        """Run again if the thread died (a Redis error ends it), and take over a queue's lock whose
+        holder stopped beating for `stale_after_s`: a scheduler killed with its worker keeps the
+        lock for a minute, and every retry waiting for its time would wait that long too."""
+        if self._process is not None and self._process.is_alive() and self.acquired_locks == self._queue_names:
+            return
+        for name in self._queue_names - self.acquired_locks:
+            key = self.get_locking_key(name)
+            holder = self.connection.get(key)
+            if holder is None or holder.decode() == self.name:
+                continue
+            beat = self.connection.hget(SCHEDULER_KEY_TEMPLATE % holder.decode(), "last_heartbeat")
+            if beat is None or (now() - utcparse(beat.decode())).total_seconds() > stale_after_s:
+                log.warning("scheduler %s stopped beating; taking over its lock for %s", holder.decode(), name)
+                release_lock(self.connection, key, holder.decode())
+        self.acquire_locks(auto_start=True)
 
     def start(self) -> threading.Thread:
         self._status = self.Status.STARTED
@@ -85,11 +103,17 @@ class ModelWorker(SimpleWorker):
         self._write_model_fields()
 
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
-        """RQ's heartbeat (idle, and just before each job), plus a look at the active model version.
+        """RQ's heartbeat (idle, and just before each job), plus a look at the scheduler (see
+        ThreadScheduler.revive) and at the active model version.
 
         With a pipeline it is the running job's heartbeat thread: no model check from there.
         """
         super().heartbeat(timeout, pipeline)
+        if pipeline is None and self.scheduler is not None:
+            try:
+                self.scheduler.revive(stale_after_s=self.job_heartbeat_s * MISSED_HEARTBEATS)
+            except RedisError as error:
+                log.warning("could not look after the scheduler: %s", error)
         if pipeline is None and self.serves_captions:
             self.context.models.refresh()
 
