@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from load_stack import LoadStack  # noqa: E402
 from load_users import Tally, Users, tally  # noqa: E402
 
-from captionbot.settings import get_settings  # noqa: E402
+from service.settings import get_settings  # noqa: E402
 from sandbox.client import SandboxClient  # noqa: E402
 
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "load_faults.json"
@@ -110,7 +110,7 @@ def settle(stack: LoadStack) -> None:
     from one of them), then a few seconds for the last replies."""
     from rq import Queue
 
-    from captionbot.runtime import JOB_SERIALIZER, redis_from_url
+    from service.runtime import JOB_SERIALIZER, redis_from_url
 
     connection = redis_from_url(stack.redis.url)
     queue = Queue("captions", connection=connection, serializer=JOB_SERIALIZER)

@@ -107,7 +107,7 @@ class LoadStack:
         """Registered workers and when each was born (Unix time)."""
         from rq import Worker
 
-        from captionbot.runtime import redis_from_url
+        from service.runtime import redis_from_url
 
         connection = redis_from_url(self.redis.url)
         try:
@@ -122,7 +122,7 @@ class LoadStack:
         """A worker with a job in hand (its name and job id), or the first worker after `timeout`."""
         from rq import Worker
 
-        from captionbot.runtime import redis_from_url
+        from service.runtime import redis_from_url
 
         connection = redis_from_url(self.redis.url)
         deadline = time.monotonic() + timeout

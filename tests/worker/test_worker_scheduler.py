@@ -10,7 +10,7 @@ from rq import Queue
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE
 from rq.utils import now, utcformat
 
-from captionbot.runtime import JOB_SERIALIZER
+from service.runtime import JOB_SERIALIZER
 from worker.model_worker import ThreadScheduler
 
 LOCK_KEY = "rq:scheduler-lock:captions"
