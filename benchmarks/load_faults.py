@@ -88,7 +88,7 @@ class FaultRunner(threading.Thread):
         name, job_id = self.stack.busy_worker()
         started = time.time()
         self.stack.kill_worker(name)
-        self.stack.wait_for_worker(name, since=started)
+        self.stack.wait_for_worker(name)
         return {"fault": "worker", "what": f"SIGKILL {name}" + (f" while it ran {job_id}" if job_id else ""),
                 "started_at": started, "back_after_s": round(time.time() - started, 1), "job_id": job_id}
 
