@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import BusyLoadingError, ConnectionError, ReadOnlyError, TimeoutError
 from rq import Queue
 from rq.serializers import JSONSerializer
 from sqlalchemy import Engine
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from captionbot.settings import Settings
 from store.db import make_engine, make_session_factory
+from store.outages import DATABASE_OUTAGES
 
 CAPTIONS_QUEUE = "captions"
 TRAINING_QUEUE = "training"
@@ -26,6 +28,14 @@ QUEUE_NAMES = (CAPTIONS_QUEUE, TRAINING_QUEUE)
 JOB_SERIALIZER = JSONSerializer
 # Short enough that a dead Redis is noticed while the user still waits for an answer.
 REDIS_SOCKET_TIMEOUT_S = 5.0
+# Redis gone, cut off, starting up or failed over to a replica: try again later. Any other
+# RedisError (a wrong command or type) is a bug.
+REDIS_OUTAGES: tuple[type[Exception], ...] = (ConnectionError, TimeoutError, BusyLoadingError, ReadOnlyError)
+STORAGE_OUTAGES = REDIS_OUTAGES + DATABASE_OUTAGES
+# Job meta the enqueuer sets for the worker's one-line log of a try that failed on an outage:
+# tries after the first, and what follows the last failed try.
+RETRIES_META = "retries"
+AFTER_LAST_TRY_META = "after_last_try"
 
 log = logging.getLogger(__name__)
 

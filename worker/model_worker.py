@@ -27,6 +27,7 @@ from rq.executions import Execution
 from rq.job import Job
 from rq.scheduler import RQScheduler
 from rq.scheduler import run as run_scheduler
+from rq.job_lifecycle import call_exception_handlers
 from rq.utils import current_timestamp
 from rq.worker import WorkerStatus
 
@@ -34,6 +35,7 @@ from captionbot.runtime import JOB_SERIALIZER
 from captionbot.settings import Settings
 from worker import context as worker_context
 from worker.context import WorkerContext
+from worker.outages import outage_line, outage_of
 
 log = logging.getLogger(__name__)
 MISSED_HEARTBEATS = 3
@@ -130,6 +132,16 @@ class ModelWorker(SimpleWorker):
         except RedisError as error:
             log.warning("could not look for abandoned jobs: %s", error)
             return False
+
+    def handle_exception(self, job: Job, *exc_info) -> None:
+        """A job that failed because Telegram, Redis or the database is out gets one WARNING line
+        saying what comes next; anything else keeps RQ's ERROR with its traceback."""
+        outage = outage_of(exc_info[1])
+        if outage is None:
+            super().handle_exception(job, *exc_info)
+            return
+        log.warning("%s", outage_line(job, outage))
+        call_exception_handlers(self._exc_handlers, job, *exc_info)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return self.job_heartbeat_s * MISSED_HEARTBEATS
