@@ -32,6 +32,8 @@ CORRECTION_EMPTY = "That looks empty. Send a short description, please."
 CORRECTION_TOO_LONG = "Please keep it under {limit} characters."
 CORRECTION_EXPIRED = "That question has expired. Press ✏️ under a description again."
 CORRECTION_RATE_LIMITED = "That's a lot of descriptions at once! Please wait a minute and send it again."
+BUTTONS_RATE_LIMITED = "Slow down a little, please: try that button again in a minute."
+TEXTS_RATE_LIMITED = "That's a lot of messages at once! I'll read new ones again in a minute."
 CORRECTION_CANCELLED = "Cancelled: no new description for this photo."
 PROMPT_CLOSED = "This question is already closed; there is nothing to cancel."
 

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     max_image_pixels: int = 40_000_000
     rate_limit_per_minute: int = 10
     correction_rate_limit_per_minute: int = 5  # corrections per user per minute; more are refused, not stored
+    button_rate_limit_per_minute: int = 30  # button presses per user per minute; more are answered "slow down"
+    text_rate_limit_per_minute: int = 20  # texts (and stickers, voice…) per user per minute; more are not read
     job_timeout_s: int = 60
     job_retries: int = 3
     sandbox_host: str = "127.0.0.1"
