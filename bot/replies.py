@@ -27,6 +27,7 @@ NOTHING_TO_FORGET = "I have nothing stored about you."
 STALE_BUTTON = "Sorry, this button no longer works. Send the photo again for a fresh description."
 RATED = {"up": "Thanks for the 👍!", "down": "Thanks, noted 👎. ✏️ lets you write a better one."}
 CORRECTION_PROMPT = "What would be a better description? Send it as your next message, or press Cancel."
+PROMPT_NOT_OPENED = "I can't reach my storage right now, so I couldn't ask for a better description. Please press ✏️ again in a minute."
 CORRECTION_SAVED = "Thank you! I saved your description; it will help me learn."
 CORRECTION_EMPTY = "That looks empty. Send a short description, please."
 CORRECTION_TOO_LONG = "Please keep it under {limit} characters."
