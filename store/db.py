@@ -28,13 +28,15 @@ class DatabaseTimeouts:
 
 def _postgres_url(parsed: URL, timeouts: DatabaseTimeouts) -> URL:
     """The URL with libpq's connect_timeout and a statement_timeout added to its `options`
-    (kept beside options it already has, such as a search_path; its own connect_timeout wins)."""
+    (kept beside options it already has, such as a search_path; its own timeouts win)."""
     query = dict(parsed.query)
     existing = query.get("options", "")
     if isinstance(existing, tuple):
         existing = " ".join(existing)
-    statement_ms = max(1, round(timeouts.statement_s * 1000))
-    query["options"] = f"{existing} -c statement_timeout={statement_ms}".strip()
+    if "statement_timeout" not in existing:
+        statement_ms = max(1, round(timeouts.statement_s * 1000))
+        existing = f"{existing} -c statement_timeout={statement_ms}".strip()
+    query["options"] = existing
     # libpq takes whole seconds, and treats anything under 2 as 2.
     query.setdefault("connect_timeout", str(max(2, round(timeouts.connect_s))))
     return parsed.set(query=query)
