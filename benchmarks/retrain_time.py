@@ -92,7 +92,7 @@ def add_feedback(settings: Settings, count: int, new_kind: int = 0) -> dict[str,
     train = [line.strip() for line in (settings.flickr8k_dir / "splits" / "Flickr_8k.trainImages.txt").read_text().split() if line.strip()]
     sources = (unassigned + train)[:count]
     media = MediaStore(settings.resolved_media_dir)
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, settings.database_timeouts)
     factory = make_session_factory(engine)
     upvotes = 0
     with session_scope(factory) as session:
@@ -135,7 +135,7 @@ def measure_switch(settings: Settings, old_version: str, new_version: str, resto
     from service.model_versions import activate
     from worker.models import CaptionerHolder
 
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, settings.database_timeouts)
     factory = make_session_factory(engine)
     with session_scope(factory) as session:
         activate(session, old_version)
@@ -205,7 +205,7 @@ def main() -> None:
         **{**settings.model_dump(), "database_url": f"sqlite:///{args.workdir / 'bench.db'}", "media_dir": args.workdir / "media",
            "models_root": args.workdir / "models", "model_dir": args.model, "features_dir": settings.resolved_features_dir}
     )
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, settings.database_timeouts)
     Base.metadata.create_all(engine)
     engine.dispose()
     prepared = add_feedback(settings, args.feedback, args.new_kind)

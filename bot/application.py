@@ -86,6 +86,16 @@ def build_application(settings: Settings, runtime: Runtime | None = None) -> App
         .token(settings.telegram_token)
         .base_url(f"{api_url}/bot")
         .base_file_url(f"{api_url}/file/bot")
+        # Explicit, so no Bot API call waits longer than the settings say (getUpdates adds its
+        # long-poll time to the read timeout by itself).
+        .connect_timeout(settings.http_connect_timeout_s)
+        .read_timeout(settings.http_timeout_s)
+        .write_timeout(settings.http_timeout_s)
+        .pool_timeout(settings.http_connect_timeout_s)
+        .get_updates_connect_timeout(settings.http_connect_timeout_s)
+        .get_updates_read_timeout(settings.http_timeout_s)
+        .get_updates_write_timeout(settings.http_timeout_s)
+        .get_updates_pool_timeout(settings.http_connect_timeout_s)
         .concurrent_updates(PerUserUpdateProcessor(CONCURRENT_UPDATES))
         .post_init(post_init)
         .post_shutdown(post_shutdown)

@@ -16,8 +16,9 @@ from bot.admin import admins_only
 from bot.state import runtime_of
 from service.canary import CanaryStanding, canary_standing, promote_canary, settle_canary, start_canary
 from service.model_versions import ActivationError
-from service.runtime import Runtime
+from service.runtime import STORAGE_OUTAGES, Runtime
 from store.db import session_scope
+from store.outages import first_line
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,9 @@ async def settle_after_rating(bot: Bot, runtime: Runtime) -> None:
     the rating that triggered it is stored and answered already."""
     try:
         standing = await asyncio.to_thread(settle_canary, runtime.session_factory, runtime.settings)
+    except STORAGE_OUTAGES as error:
+        log.warning("could not settle the canary: %s; a later rating will", first_line(error))
+        return
     except Exception:
         log.exception("could not settle the canary")
         return

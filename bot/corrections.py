@@ -8,6 +8,7 @@ from telegram.ext import ContextTypes
 
 from bot import replies
 from bot.feedback import MAX_CORRECTION_CHARS, correction_allowed, save_correction
+from bot.flood_guard import text_allowed
 from bot.prompts import prompt_answered
 from bot.state import runtime_of
 
@@ -16,6 +17,8 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     runtime = runtime_of(context)
     user_id = update.effective_user.id
+    if not await text_allowed(message, user_id, runtime):
+        return
     reply_to = message.reply_to_message.message_id if message.reply_to_message else None
     answered = await asyncio.to_thread(prompt_answered, runtime, message.chat_id, user_id, reply_to)
     if answered is None:
@@ -37,6 +40,10 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def on_anything_else(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Stickers, voice, unknown commands: a short hint at what works."""
-    if update.effective_message is not None:
-        await update.effective_message.reply_text(replies.HINT)
+    """Stickers, voice, unknown commands: a short hint at what works (they count as texts)."""
+    message = update.effective_message
+    if message is None:
+        return
+    if update.effective_user is not None and not await text_allowed(message, update.effective_user.id, runtime_of(context)):
+        return
+    await message.reply_text(replies.HINT)

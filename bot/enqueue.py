@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from rq import Callback, Retry
 
 from bot.ratelimit import allow_photo
-from service.runtime import Runtime
+from service.runtime import AFTER_LAST_TRY_META, RETRIES_META, Runtime
 from store.db import session_scope
 from store.queries import create_request, mark_failed
 
@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 CAPTION_JOB = "worker.jobs.caption_request"
 CAPTION_FAILURE_CALLBACK = "worker.jobs.report_caption_failure"
+# For the worker's one-line log of a try that failed on an outage (worker/outages.py).
+AFTER_LAST_CAPTION_TRY = "the request fails and the user gets an apology"
 IMAGE_MIME_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 
 
@@ -107,6 +109,7 @@ def enqueue_caption(runtime: Runtime, request_id: int) -> None:
         job_timeout=settings.job_timeout_s,
         retry=Retry(max=settings.job_retries, interval=settings.job_retry_intervals_s),
         on_failure=Callback(CAPTION_FAILURE_CALLBACK),
+        meta={RETRIES_META: settings.job_retries, AFTER_LAST_TRY_META: AFTER_LAST_CAPTION_TRY},
         result_ttl=3600,
         failure_ttl=7 * 24 * 3600,
     )

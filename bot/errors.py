@@ -1,25 +1,27 @@
-"""The error handler: log the traceback, tell the user something short and true, keep running."""
+"""The error handler: tell the user something short and true, keep running.
+
+Redis or the database being out is expected now and then: one WARNING line. Anything else is a
+bug and its traceback goes to the log.
+"""
 from __future__ import annotations
 
 import logging
 
-from redis.exceptions import RedisError
-from sqlalchemy.exc import SQLAlchemyError
 from telegram import Update
 from telegram.error import NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
 from bot import replies
+from service.runtime import STORAGE_OUTAGES
+from store.outages import first_line
 
 log = logging.getLogger(__name__)
-# Redis or the database went away: the user can simply try again in a moment.
-STORAGE_ERRORS = (RedisError, SQLAlchemyError)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     error = context.error
-    if isinstance(error, STORAGE_ERRORS):
-        log.warning("storage unavailable while handling an update: %r", error)
+    if isinstance(error, STORAGE_OUTAGES):  # the user can simply try again in a moment
+        log.warning("storage unavailable while handling an update: %s; the user is told to retry", first_line(error))
         text = replies.STORAGE_DOWN
     elif isinstance(error, NetworkError) and not isinstance(update, Update):
         log.warning("Bot API unreachable: %s", error)  # polling retries by itself

@@ -36,8 +36,9 @@ from service.model_versions import (
     version_rows,
 )
 from service.retrain_lock import RetrainLock
-from service.runtime import Runtime
+from service.runtime import REDIS_OUTAGES, Runtime
 from store.db import session_scope
+from store.outages import first_line
 from store.queries import active_model_version
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,8 @@ async def retrain(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         raise
     try:
         await asyncio.to_thread(enqueue_retrain, runtime, admin, answer.chat_id, answer.message_id, token)
-    except RedisError:
-        log.warning("could not queue the retraining", exc_info=True)
+    except REDIS_OUTAGES as error:
+        log.warning("could not queue the retraining: %s; the admin is told", first_line(error))
         await asyncio.to_thread(_release_quietly, runtime, token)
         await answer.edit_text(replies.RETRAIN_NOT_QUEUED)
 

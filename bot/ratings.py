@@ -15,16 +15,21 @@ from telegram.ext import ContextTypes
 from bot import replies
 from bot.canary_admin import settle_after_rating
 from bot.feedback import ButtonMessage, caption_exists_behind, rate_caption
+from bot.flood_guard import press_allowed
 from bot.prompts import attach_prompt_message, close_prompt, open_prompt
 from bot.keyboards import correction_prompt_markup, feedback_markup
 from bot.state import runtime_of
 from service.feedback_buttons import FeedbackPress, parse_callback_data
+from service.runtime import REDIS_OUTAGES, Runtime
+from store.outages import first_line
 
 log = logging.getLogger(__name__)
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
+    if not await press_allowed(query, runtime_of(context)):
+        return
     press = parse_callback_data(query.data)
     if press is None or query.message is None:
         log.info("refused callback data %r from user %s", query.data, query.from_user.id)
@@ -54,14 +59,20 @@ async def _rate(query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, press:
 
 
 async def _ask_for_correction(query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, press: FeedbackPress, where: ButtonMessage) -> None:
-    """Open the prompt, then ask: if Redis fails, the user hears storage is down, not a question
-    whose answer would be lost."""
+    """Store the prompt, then ask: if Redis fails, the user hears the question could not be opened,
+    rather than get a question whose answer would be lost; a question Telegram did not take closes
+    its prompt again."""
     runtime = runtime_of(context)
     if not await asyncio.to_thread(caption_exists_behind, runtime, press.caption_id, where):
         await query.answer(replies.STALE_BUTTON)
         return
     user_id = query.from_user.id
-    token = await asyncio.to_thread(open_prompt, runtime, where.chat_id, user_id, press.caption_id)
+    try:
+        token = await asyncio.to_thread(open_prompt, runtime, where.chat_id, user_id, press.caption_id)
+    except REDIS_OUTAGES as error:
+        log.warning("could not open a ✏️ prompt for user %s: %s; they are told", user_id, first_line(error))
+        await query.answer(replies.PROMPT_NOT_OPENED)
+        return
     await query.answer()
     try:
         prompt = await context.bot.send_message(
@@ -71,6 +82,16 @@ async def _ask_for_correction(query: CallbackQuery, context: ContextTypes.DEFAUL
             reply_parameters=ReplyParameters(where.message_id, allow_sending_without_reply=True),
         )
     except TelegramError:  # no question was asked, so no text may be taken for an answer
-        await asyncio.to_thread(close_prompt, runtime, where.chat_id, user_id, token)
+        await asyncio.to_thread(_close_quietly, runtime, where.chat_id, user_id, token)
         raise
-    await asyncio.to_thread(attach_prompt_message, runtime, where.chat_id, token, prompt.message_id)
+    try:  # without it a reply to this question still answers the user's latest prompt: this one
+        await asyncio.to_thread(attach_prompt_message, runtime, where.chat_id, token, prompt.message_id)
+    except REDIS_OUTAGES as error:
+        log.warning("could not link the ✏️ prompt to its message: %s; the latest prompt still works", first_line(error))
+
+
+def _close_quietly(runtime: Runtime, chat_id: int, user_id: int, token: str) -> None:
+    try:
+        close_prompt(runtime, chat_id, user_id, token)
+    except REDIS_OUTAGES as error:  # Redis is gone too: the prompt's keys expire by themselves
+        log.warning("could not close an unasked ✏️ prompt: %s", first_line(error))

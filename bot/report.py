@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from redis.exceptions import RedisError
 from telegram import Update
 from telegram.ext import ContextTypes
 
@@ -18,7 +17,8 @@ from bot import replies
 from bot.admin import admins_only
 from bot.state import runtime_of
 from service.retrain_lock import RetrainLock
-from service.runtime import Runtime
+from service.runtime import REDIS_OUTAGES, Runtime
+from store.outages import first_line
 
 log = logging.getLogger(__name__)
 REPORT_JOB = "worker.feedback_report.send_feedback_report"
@@ -30,8 +30,8 @@ REPORT_TIMEOUT_S = 600
 async def report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     try:
         busy = await asyncio.to_thread(enqueue_report, runtime_of(context), update.effective_chat.id)
-    except RedisError:
-        log.warning("could not queue the feedback report", exc_info=True)
+    except REDIS_OUTAGES as error:
+        log.warning("could not queue the feedback report: %s; the admin is told", first_line(error))
         await update.effective_message.reply_text(replies.REPORT_NOT_QUEUED)
         return
     await update.effective_message.reply_text(replies.REPORT_AFTER_RETRAINING if busy else replies.REPORT_QUEUED)

@@ -3,10 +3,10 @@ itself here, so this file reads as the list of what the command can do."""
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from captionbot import ml_commands, model_commands, service_commands
+from captionbot.log_setup import configure_logging, configured_tokens
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,10 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # Before any subcommand runs: `captionbot up`'s children are this command too, so they share it.
+    configure_logging([*configured_tokens(), getattr(args, "token", None)], verbose=args.verbose)
     return int(args.handler(args) or 0)
 
 

@@ -41,7 +41,7 @@ def _redis_if_configured(settings):
     """The service's Redis when REDIS_URL is set; None otherwise (no embedded server just to look)."""
     from service.runtime import redis_from_url
 
-    return redis_from_url(settings.redis_url) if settings.redis_url else None
+    return redis_from_url(settings.redis_url, settings.redis_timeout_s) if settings.redis_url else None
 
 
 def run_retrain(args: argparse.Namespace) -> int:
@@ -58,7 +58,7 @@ def run_retrain(args: argparse.Namespace) -> int:
         train_limit=args.train_limit, val_limit=args.val_limit,
     )
     url, embedded = resolve_redis_url(settings)
-    redis = redis_from_url(url)
+    redis = redis_from_url(url, settings.redis_timeout_s)
     lock = RetrainLock(redis)
     try:
         token = lock.acquire(settings.retrain_lock_ttl_s, requested_by="the command line")
@@ -95,7 +95,7 @@ def run_models(args: argparse.Namespace) -> int:
     from store.db import make_engine, make_session_factory, session_scope
 
     settings = get_settings()
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, settings.database_timeouts)
     factory = make_session_factory(engine)
     try:
         with session_scope(factory) as session:
@@ -150,7 +150,7 @@ def run_activate(args: argparse.Namespace) -> int:
     from store.queries import get_model_version
 
     settings = get_settings()
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, settings.database_timeouts)
     factory = make_session_factory(engine)
     try:
         if not args.no_check:

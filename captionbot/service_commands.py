@@ -56,11 +56,6 @@ def register_service(commands: argparse._SubParsersAction) -> None:
     worker.set_defaults(handler=run_worker)
 
 
-def quiet_http_logs() -> None:
-    """httpx logs every request at INFO: one line per long poll and per Bot API call."""
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
 def run_up(args: argparse.Namespace) -> int:
     from captionbot.one_machine import run_up as up
     from service.settings import get_settings
@@ -72,7 +67,6 @@ def run_bot(args: argparse.Namespace) -> int:
     from bot.application import run_bot as run
     from service.settings import get_settings
 
-    quiet_http_logs()
     settings = get_settings()
     if not settings.telegram_token:
         logging.getLogger(__name__).error("set TELEGRAM_TOKEN, or use `captionbot up` for the local sandbox")
@@ -85,7 +79,6 @@ def run_worker(args: argparse.Namespace) -> int:
     from service.settings import get_settings
     from worker.main import run_worker as run
 
-    quiet_http_logs()
     run(get_settings(), args.queues or ["captions"], burst=args.burst, name=args.name)
     return 0
 

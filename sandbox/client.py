@@ -25,9 +25,12 @@ class SandboxClient:
     Private chats only: a user's chat_id is their user_id.
     """
 
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, timeout: float = 10.0, connect_timeout: float = 5.0) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=self.url,
+            timeout=httpx.Timeout(connect=connect_timeout, read=timeout, write=timeout, pool=connect_timeout),
+        )
 
     def close(self) -> None:
         self._http.close()

@@ -8,9 +8,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from redis import Redis
+from redis.exceptions import BusyLoadingError, ConnectionError, ReadOnlyError, TimeoutError
 from rq import Queue
 from rq.serializers import JSONSerializer
 from sqlalchemy import Engine
@@ -18,24 +18,35 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.settings import Settings
 from store.db import make_engine, make_session_factory
+from store.outages import DATABASE_OUTAGES
 
 CAPTIONS_QUEUE = "captions"
 TRAINING_QUEUE = "training"
 QUEUE_NAMES = (CAPTIONS_QUEUE, TRAINING_QUEUE)
 # Jobs carry ids and small JSON values only: nothing a user sends is ever unpickled.
 JOB_SERIALIZER = JSONSerializer
-# Short enough that a dead Redis is noticed while the user still waits for an answer.
-REDIS_SOCKET_TIMEOUT_S = 5.0
+# The default of REDIS_TIMEOUT_S: short enough that a dead Redis is noticed while the user still
+# waits for an answer.
+REDIS_TIMEOUT_S = 5.0
+# Redis gone, cut off, starting up or failed over to a replica: try again later. Any other
+# RedisError (a wrong command or type) is a bug.
+REDIS_OUTAGES: tuple[type[Exception], ...] = (ConnectionError, TimeoutError, BusyLoadingError, ReadOnlyError)
+STORAGE_OUTAGES = REDIS_OUTAGES + DATABASE_OUTAGES
+# Job meta the enqueuer sets for the worker's one-line log of a try that failed on an outage:
+# tries after the first, and what follows the last failed try.
+RETRIES_META = "retries"
+AFTER_LAST_TRY_META = "after_last_try"
 
 log = logging.getLogger(__name__)
 
 
-def redis_from_url(url: str, socket_timeout: float | None = REDIS_SOCKET_TIMEOUT_S) -> Redis:
-    """A Redis client that fails fast instead of hanging when the server is gone."""
+def redis_from_url(url: str, timeout_s: float = REDIS_TIMEOUT_S) -> Redis:
+    """A Redis client that fails fast instead of hanging when the server is gone: connecting and
+    each command time out (an RQ worker raises the command timeout above its blocking wait)."""
     return Redis.from_url(
         url,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=REDIS_SOCKET_TIMEOUT_S,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
         health_check_interval=30,
     )
 
@@ -97,13 +108,13 @@ class Runtime:
             self.embedded_redis.close()
 
 
-def connect(settings: Settings, **redis_options: Any) -> Runtime:
+def connect(settings: Settings) -> Runtime:
     """Open Redis and the database as the settings say (no connection is made until first use)."""
     url, embedded = resolve_redis_url(settings)
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, settings.database_timeouts)
     return Runtime(
         settings=settings,
-        redis=redis_from_url(url, **redis_options),
+        redis=redis_from_url(url, settings.redis_timeout_s),
         engine=engine,
         session_factory=make_session_factory(engine),
         embedded_redis=embedded,

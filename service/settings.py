@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
-from store.db import DEFAULT_DATA_DIR, sqlite_file_url
+from store.db import DEFAULT_DATA_DIR, DatabaseTimeouts, sqlite_file_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "default"
@@ -41,13 +41,19 @@ class Settings(BaseSettings):
     max_image_pixels: int = 40_000_000
     rate_limit_per_minute: int = 10
     correction_rate_limit_per_minute: int = 5  # corrections per user per minute; more are refused, not stored
+    button_rate_limit_per_minute: int = 30  # button presses per user per minute; more are answered "slow down"
+    text_rate_limit_per_minute: int = 20  # texts (and stickers, voice…) per user per minute; more are not read
     job_timeout_s: int = 60
     job_retries: int = 3
     sandbox_host: str = "127.0.0.1"
     sandbox_port: int = 8081
     # Service: waits between retries of a caption job (the first retry is immediate, no scheduler needed).
     job_retry_intervals_s: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [0, 2, 10])
-    http_timeout_s: float = 15.0  # every Bot API call the worker makes
+    http_timeout_s: float = 15.0  # reading or writing one Bot API call (worker and bot)
+    http_connect_timeout_s: float = 5.0  # connecting to the Bot API, or waiting for a pooled connection
+    redis_timeout_s: float = 5.0  # connecting to Redis and each command (the bot, the CLI)
+    database_connect_timeout_s: float = 10.0  # connecting to PostgreSQL
+    database_statement_timeout_s: float = 30.0  # one PostgreSQL statement; SQLite's wait for the write lock
     worker_ttl_s: int = 60  # a worker silent this long is dead; it also bounds the idle wait for jobs
     worker_maintenance_interval_s: int = 30  # how often a worker looks for jobs abandoned by dead workers
     job_heartbeat_s: int = 5  # a running job's heartbeat; three missed ones mark it abandoned
@@ -108,6 +114,10 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or sqlite_file_url(self.data_dir)
+
+    @property
+    def database_timeouts(self) -> DatabaseTimeouts:
+        return DatabaseTimeouts(connect_s=self.database_connect_timeout_s, statement_s=self.database_statement_timeout_s)
 
     @property
     def resolved_media_dir(self) -> Path:

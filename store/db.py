@@ -3,19 +3,47 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1] / "var"
-SQLITE_BUSY_TIMEOUT_S = 30
 
 
-def _prepare_sqlite(engine: Engine) -> None:
+@dataclass(frozen=True)
+class DatabaseTimeouts:
+    """How long a connection may take, and a statement may run, before it fails instead of hanging.
+
+    PostgreSQL gets `connect_timeout` and `statement_timeout`; a SQLite file waits up to
+    `statement_s` for another process's write lock (its busy timeout).
+    """
+
+    connect_s: float = 10.0
+    statement_s: float = 30.0
+
+
+def _postgres_url(parsed: URL, timeouts: DatabaseTimeouts) -> URL:
+    """The URL with libpq's connect_timeout and a statement_timeout added to its `options`
+    (kept beside options it already has, such as a search_path; its own timeouts win)."""
+    query = dict(parsed.query)
+    existing = query.get("options", "")
+    if isinstance(existing, tuple):
+        existing = " ".join(existing)
+    if "statement_timeout" not in existing:
+        statement_ms = max(1, round(timeouts.statement_s * 1000))
+        existing = f"{existing} -c statement_timeout={statement_ms}".strip()
+    query["options"] = existing
+    # libpq takes whole seconds, and treats anything under 2 as 2.
+    query.setdefault("connect_timeout", str(max(2, round(timeouts.connect_s))))
+    return parsed.set(query=query)
+
+
+def _prepare_sqlite(engine: Engine, busy_timeout_s: float) -> None:
     """Foreign keys on (SQLite leaves them off), and writers that wait for each other.
 
     The bot and the workers share one SQLite file in one-machine mode. SQLAlchemy emits
@@ -28,7 +56,7 @@ def _prepare_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None  # pysqlite must not emit its own BEGIN
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout_s * 1000)}")
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
@@ -43,17 +71,20 @@ def sqlite_file_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'captionbot.db'}"
 
 
-def make_engine(url: str) -> Engine:
-    """An Engine for `url`. A SQLite file's folder is created; SQLite connections work from threads."""
+def make_engine(url: str, timeouts: DatabaseTimeouts = DatabaseTimeouts()) -> Engine:
+    """An Engine for `url` whose connections and statements time out. A SQLite file's folder is
+    created; SQLite connections work from threads."""
     parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(_postgres_url(parsed, timeouts), pool_pre_ping=True, pool_timeout=timeouts.connect_s)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, pool_timeout=timeouts.connect_s)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}
+        url, connect_args={"check_same_thread": False, "timeout": timeouts.statement_s}
     )
-    _prepare_sqlite(engine)
+    _prepare_sqlite(engine, timeouts.statement_s)
     return engine
 
 

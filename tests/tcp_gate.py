@@ -74,3 +74,23 @@ class TcpGate:
                     end.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+
+
+class Blackhole:
+    """A port that takes TCP connections and never says a word: a server hung or a network gone
+    quiet, for tests that a client gives up instead of waiting forever."""
+
+    def __init__(self) -> None:
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)  # the kernel completes handshakes; nothing ever accepts or answers
+        self.port = self._listener.getsockname()[1]
+
+    def close(self) -> None:
+        self._listener.close()
+
+    def __enter__(self) -> Blackhole:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

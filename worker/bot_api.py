@@ -32,11 +32,15 @@ class FileTooLarge(BotApiRejected):
 class BotApiClient:
     """A small synchronous Bot API client; one per worker process, connections reused."""
 
-    def __init__(self, api_url: str, token: str, timeout_s: float) -> None:
+    def __init__(self, api_url: str, token: str, timeout_s: float, connect_timeout_s: float = 5.0) -> None:
         api_url = api_url.rstrip("/")
         self._method_base = f"{api_url}/bot{token}"
         self._file_base = f"{api_url}/file/bot{token}"
-        self._http = httpx.Client(timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)))
+        # Reading and writing get timeout_s each (a photo download is streamed in chunks, each
+        # within it); connecting and waiting for a pooled connection get the shorter one.
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(connect=connect_timeout_s, read=timeout_s, write=timeout_s, pool=connect_timeout_s)
+        )
 
     def close(self) -> None:
         self._http.close()

@@ -31,13 +31,15 @@ class WorkerContext:
     def from_settings(cls, settings: Settings) -> WorkerContext:
         if not settings.telegram_token:
             raise ValueError("workers need TELEGRAM_TOKEN (or the sandbox's token) to reply")
-        engine = make_engine(settings.resolved_database_url)
+        engine = make_engine(settings.resolved_database_url, settings.database_timeouts)
         session_factory = make_session_factory(engine)
         return cls(
             settings=settings,
             engine=engine,
             session_factory=session_factory,
-            bot_api=BotApiClient(settings.telegram_api_url, settings.telegram_token, settings.http_timeout_s),
+            bot_api=BotApiClient(
+                settings.telegram_api_url, settings.telegram_token, settings.http_timeout_s, settings.http_connect_timeout_s
+            ),
             media=MediaStore(settings.resolved_media_dir),
             models=CaptionerHolder(settings, session_factory),
         )

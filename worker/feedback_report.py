@@ -31,7 +31,7 @@ def send_feedback_report(chat_id: int) -> dict[str, Any]:
             with session_scope(ctx.session_factory) as session:
                 report = build_feedback_report(session, Path(workdir))
         except Exception as error:  # the admin hears why instead of waiting for a photo that never comes
-            log.exception("the feedback report failed")
+            # Raised again: the worker logs it (one line for an outage, else the traceback).
             ctx.bot_api.send_message(chat_id, NOT_SENT.format(reason=error.__class__.__name__))
             raise
         caption = summarise(report)

@@ -269,8 +269,7 @@ def report_caption_failure(
 ) -> None:
     """RQ's on_failure callback. It runs after every failed try; only the last one tells the user."""
     request_id = int(job.args[0])
-    if job.retries_left:
-        log.info("request %s: try failed (%s); %s retries left", request_id, exc_type, job.retries_left)
+    if job.retries_left:  # the worker logs the failed try and the retry (worker/outages.py)
         return
     ctx = worker_context.current()
     with session_scope(ctx.session_factory) as session:
@@ -280,5 +279,6 @@ def report_caption_failure(
         reason = last_failure_reason(exc_type, exc_value, caption_stored=request.caption is not None)
         mark_failed(session, request_id, reason)
         chat_id, message_id = request.chat_id, request.message_id
-    log.warning("request %s failed after its last try: %s", request_id, reason)
+    # After the worker's line for the try itself (a WARNING for an outage, else the traceback).
+    log.info("request %s failed after its last try: %s; telling the user", request_id, reason)
     _tell(ctx, chat_id, message_id, GAVE_UP)

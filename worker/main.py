@@ -18,8 +18,8 @@ def run_worker(settings: Settings, queue_names: Sequence[str], burst: bool = Fal
     Only a worker on the "captions" queue loads the captioner; a trainer starts in a second.
     """
     url, embedded = resolve_redis_url(settings)
-    # No socket timeout of our own: RQ sets one longer than its blocking wait for jobs.
-    connection = redis_from_url(url, socket_timeout=None)
+    # RQ raises the command timeout above its blocking wait for jobs; connecting stays short.
+    connection = redis_from_url(url, settings.redis_timeout_s)
     try:
         try:
             worker = ModelWorker(

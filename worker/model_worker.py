@@ -27,6 +27,7 @@ from rq.executions import Execution
 from rq.job import Job
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, RQScheduler
 from rq.scheduler import run as run_scheduler
+from rq.job_lifecycle import call_exception_handlers
 from rq.scripts import release_lock
 from rq.utils import current_timestamp, now, utcparse
 from rq.worker import WorkerStatus
@@ -35,6 +36,7 @@ from service.runtime import JOB_SERIALIZER
 from service.settings import Settings
 from worker import context as worker_context
 from worker.context import WorkerContext
+from worker.outages import outage_line, outage_of
 
 log = logging.getLogger(__name__)
 MISSED_HEARTBEATS = 3
@@ -154,6 +156,16 @@ class ModelWorker(SimpleWorker):
         except RedisError as error:
             log.warning("could not look for abandoned jobs: %s", error)
             return False
+
+    def handle_exception(self, job: Job, *exc_info) -> None:
+        """A job that failed because Telegram, Redis or the database is out gets one WARNING line
+        saying what comes next; anything else keeps RQ's ERROR with its traceback."""
+        outage = outage_of(exc_info[1])
+        if outage is None:
+            super().handle_exception(job, *exc_info)
+            return
+        log.warning("%s", outage_line(job, outage))
+        call_exception_handlers(self._exc_handlers, job, *exc_info)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return self.job_heartbeat_s * MISSED_HEARTBEATS

@@ -63,7 +63,7 @@ def retrain(
     settings = settings or get_settings()
     options = options or retrain_options(settings)
     emit = on_progress or (lambda event: None)
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, settings.database_timeouts)
     session_factory = make_session_factory(engine)
     try:
         with session_scope(session_factory) as session:

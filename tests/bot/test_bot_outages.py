@@ -89,7 +89,7 @@ def test_a_button_pressed_while_the_database_is_down_is_still_answered(stack):
         stack.gate.open()
 
 
-def test_pencil_pressed_while_redis_is_down_gets_the_storage_message_and_no_question(stack):
+def test_pencil_pressed_while_redis_is_down_is_told_the_question_could_not_be_opened_and_nothing_is_left_open(stack):
     """The prompt is stored before it is asked: no question goes out whose answer would be lost."""
     user_id = next(_users)
     reply = captioned_photo(stack, user_id, 26)
@@ -98,7 +98,9 @@ def test_pencil_pressed_while_redis_is_down_gets_the_storage_message_and_no_ques
     try:
         query_id = stack.client.press_button(user_id, reply["message_id"], f"r1:{caption_id}:fix")
         answer = stack.client.wait_for_callback_answer(query_id, timeout=30)
-        assert STORAGE_DOWN in answer["text"]
+        assert STORAGE_DOWN in answer["text"] and "couldn't ask for a better description" in answer["text"]
     finally:
         stack.redis_server.start()
-    assert not any("better description" in (m.get("text") or "") for m in stack.client.messages(user_id))
+    assert not any("better description?" in (m.get("text") or "") for m in stack.client.messages(user_id))
+    sent = stack.client.send_text(user_id, "a dog on the grass")  # no prompt is open: the usual hint
+    stack.bot_says(user_id, "Send me a photo", after=sent["message_id"], timeout=30)
