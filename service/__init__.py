@@ -1,0 +1,1 @@
+"""What the bot, the workers and the CLI share: settings, the Redis/queue runtime, the model-version registry, the retrain lock, callback data. Below bot/ and worker/; never imports them or captionbot/."""
