@@ -5,7 +5,7 @@ reader) fed mutated seeds, mutants of earlier inputs that passed, and random byt
 An exception other than the target's declared one is a crash: counted, its input saved under
 var/fuzz-crashes/ (replay it with the target's check), and the run goes on. So is an input that
 takes longer than --input-timeout seconds. Reported per target: inputs, results, declared errors,
-crashes, the slowest input; for the run: peak resident memory.
+crashes, the slowest input (kept in var/fuzz-slowest/); for the run: peak resident memory.
 
 Run: python benchmarks/fuzz.py [--inputs 100000] [--seed 0] [--targets photo_decoding,…]
 Writes benchmarks/results/fuzz.json and prints a table.
@@ -33,6 +33,7 @@ from training.cpu import cpu_model  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "fuzz.json"
 CRASHES = ROOT / "var" / "fuzz-crashes"
+SLOWEST = ROOT / "var" / "fuzz-slowest"  # each target's slowest input, to look into
 POOL_SIZE = 256
 
 
@@ -99,6 +100,8 @@ def fuzz_target(target: Target, inputs: int, rng: random.Random, input_timeout: 
         if took > slowest[0]:
             slowest = (took, data)
     seconds = time.perf_counter() - started
+    SLOWEST.mkdir(parents=True, exist_ok=True)
+    (SLOWEST / f"{target.name}.bin").write_bytes(slowest[1])
     return {
         **counts,
         "seconds": round(seconds, 1),

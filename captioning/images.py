@@ -6,6 +6,7 @@ the same resize on both sides matters more than keeping the aspect ratio.
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from collections.abc import Collection
 from pathlib import Path
@@ -14,6 +15,10 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 DEFAULT_MAX_PIXELS = 40_000_000
+# What Pillow's decoders raise on malformed bytes: Image.open treats SyntaxError, IndexError,
+# TypeError and struct.error as "not this format"; loading adds OSError, ValueError and EOFError
+# (fuzzing found TypeError from a TIFF whose strip offset is a fraction).
+MALFORMED_IMAGE_ERRORS = (OSError, SyntaxError, ValueError, TypeError, IndexError, struct.error, EOFError)
 
 
 class ImageError(ValueError):
@@ -60,7 +65,7 @@ def open_image(
             raise UnsupportedImageError("this file is not an image I can read") from exc
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ImageTooLargeError("the image has too many pixels") from exc
-        except (OSError, SyntaxError, ValueError) as exc:  # a header that ends early or lies
+        except MALFORMED_IMAGE_ERRORS as exc:  # a header that ends early or lies
             raise CorruptImageError("the image file is damaged or truncated") from exc
     width, height = image.size
     if width * height > max_pixels:
@@ -68,7 +73,7 @@ def open_image(
     try:
         image.load()
         image = ImageOps.exif_transpose(image)
-    except (OSError, SyntaxError, ValueError) as exc:
+    except MALFORMED_IMAGE_ERRORS as exc:
         raise CorruptImageError("the image file is damaged or truncated") from exc
     return to_rgb(image)
 

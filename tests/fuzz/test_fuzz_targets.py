@@ -1,7 +1,10 @@
 """A short fixed-seed fuzz run of every target (a few hundred inputs each, the same ones every
 run): mutated seeds and random bytes give a result that keeps its promises, or the target's
-declared error, and nothing else. `python benchmarks/fuzz.py` runs the same targets long."""
+declared error, and nothing else. `python benchmarks/fuzz.py` runs the same targets long; each
+input it crashed on is kept in tests/data/fuzz-crashes/ once fixed, and replayed here."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from fuzz_targets import EDIT_KINDS, TARGETS, Target, mutate
@@ -43,3 +46,15 @@ def test_every_seed_passes_its_check_unchanged(target):
             target.check(seed)
         except target.declared:
             assert target.name == "photo_decoding"  # GIF, BMP and TIFF seeds are refused there
+
+
+CRASHES = Path(__file__).resolve().parents[1] / "data" / "fuzz-crashes"
+
+
+@pytest.mark.parametrize("reproducer", sorted(CRASHES.glob("*.bin")), ids=lambda path: path.stem)
+def test_every_input_a_long_fuzz_run_crashed_on_now_gets_a_result_or_the_declared_error(reproducer):
+    target = next(target for target in TARGETS if reproducer.stem.startswith(target.name + "-"))
+    try:
+        target.check(reproducer.read_bytes())
+    except target.declared:
+        pass
