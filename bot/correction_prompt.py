@@ -7,29 +7,22 @@ and changes nothing.
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import replies
-from bot.flood_guard import press_allowed
+from bot.flood_guard import accepted_press
 from bot.prompts import cancel_prompt
 from bot.state import runtime_of
 from service.feedback_buttons import parse_cancel_callback_data
-
-log = logging.getLogger(__name__)
 
 
 async def on_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     runtime = runtime_of(context)
-    if not await press_allowed(query, runtime):
-        return
-    press = parse_cancel_callback_data(query.data)
-    if press is None or query.message is None:
-        log.info("refused cancel data %r from user %s", query.data, query.from_user.id)
-        await query.answer(replies.PROMPT_CLOSED)
+    press = await accepted_press(query, runtime, parse_cancel_callback_data, replies.PROMPT_CLOSED)
+    if press is None:
         return
     chat_id = query.message.chat.id
     closed = await asyncio.to_thread(

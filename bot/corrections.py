@@ -13,6 +13,11 @@ from bot.prompts import prompt_answered
 from bot.state import runtime_of
 
 
+def clean_correction(text: str | None) -> str:
+    """The user's text with every run of whitespace (newlines, tabs) folded to one space."""
+    return " ".join((text or "").split())
+
+
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     runtime = runtime_of(context)
@@ -24,7 +29,7 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if answered is None:
         await message.reply_text(replies.HINT)
         return
-    text = " ".join((message.text or "").split())
+    text = clean_correction(message.text)
     if not text:
         await message.reply_text(replies.CORRECTION_EMPTY)
         return

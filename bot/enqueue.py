@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 from rq import Callback, Retry
 
 from bot.ratelimit import allow_photo
+from service.image_formats import may_be_accepted_image
 from service.runtime import AFTER_LAST_TRY_META, RETRIES_META, Runtime
 from store.db import session_scope
 from store.queries import create_request, mark_failed
@@ -23,7 +24,6 @@ CAPTION_JOB = "worker.jobs.caption_request"
 CAPTION_FAILURE_CALLBACK = "worker.jobs.report_caption_failure"
 # For the worker's one-line log of a try that failed on an outage (worker/outages.py).
 AFTER_LAST_CAPTION_TRY = "the request fails and the user gets an apology"
-IMAGE_MIME_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class PhotoSubmission:
     file_id: str
     file_unique_id: str
     file_size: int | None
-    mime_type: str | None = None  # None for Telegram photos, which are always JPEG
+    mime_type: str | None = None  # None for Telegram photos, which are always JPEG; else only a hint
 
 
 class Outcome(str, enum.Enum):
@@ -92,7 +92,8 @@ def submit_photo(runtime: Runtime, photo: PhotoSubmission) -> SubmitResult:
 
 
 def _rejection(photo: PhotoSubmission, max_bytes: int) -> Outcome | None:
-    if photo.mime_type is not None and photo.mime_type.lower() not in IMAGE_MIME_TYPES:
+    """Refuse what is plainly no image (a PDF, a video) or too big; the worker checks the bytes."""
+    if not may_be_accepted_image(photo.mime_type):
         return Outcome.unsupported
     if photo.file_size is not None and photo.file_size > max_bytes:
         return Outcome.too_big

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 from telegram import CallbackQuery, Message
 
@@ -21,6 +23,7 @@ from service.runtime import REDIS_OUTAGES, Runtime
 from store.outages import first_line
 
 log = logging.getLogger(__name__)
+Press = TypeVar("Press")
 
 
 async def press_allowed(query: CallbackQuery, runtime: Runtime) -> bool:
@@ -34,6 +37,21 @@ async def press_allowed(query: CallbackQuery, runtime: Runtime) -> bool:
         return True
     await query.answer(replies.BUTTONS_RATE_LIMITED)
     return False
+
+
+async def accepted_press(
+    query: CallbackQuery, runtime: Runtime, parse: Callable[[str | None], Press | None], refusal: str
+) -> Press | None:
+    """The press, parsed, if it is within the limit and its data is genuine; otherwise it has been
+    answered (with `refusal` for forged or stale data) and the handler has nothing more to do."""
+    if not await press_allowed(query, runtime):
+        return None
+    press = parse(query.data)
+    if press is None or query.message is None:
+        log.info("refused callback data %r from user %s", query.data, query.from_user.id)
+        await query.answer(refusal)
+        return None
+    return press
 
 
 async def text_allowed(message: Message, user_id: int, runtime: Runtime) -> bool:

@@ -15,7 +15,7 @@ from telegram.ext import ContextTypes
 from bot import replies
 from bot.canary_admin import settle_after_rating
 from bot.feedback import ButtonMessage, caption_exists_behind, rate_caption
-from bot.flood_guard import press_allowed
+from bot.flood_guard import accepted_press
 from bot.prompts import attach_prompt_message, close_prompt, open_prompt
 from bot.keyboards import correction_prompt_markup, feedback_markup
 from bot.state import runtime_of
@@ -28,12 +28,8 @@ log = logging.getLogger(__name__)
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
-    if not await press_allowed(query, runtime_of(context)):
-        return
-    press = parse_callback_data(query.data)
-    if press is None or query.message is None:
-        log.info("refused callback data %r from user %s", query.data, query.from_user.id)
-        await query.answer(replies.STALE_BUTTON)
+    press = await accepted_press(query, runtime_of(context), parse_callback_data, replies.STALE_BUTTON)
+    if press is None:
         return
     where = ButtonMessage(chat_id=query.message.chat.id, message_id=query.message.message_id)
     if press.action == "fix":

@@ -1,6 +1,8 @@
 """Every sentence the bot says, in one place, so they stay short, true and consistent."""
 from __future__ import annotations
 
+from service.image_formats import ACCEPTED_FORMATS_SENTENCE, UNSUPPORTED_FORMAT_REPLY
+
 START = (
     "Hi! Send me a photo and I'll describe it in a sentence.\n\n"
     "Under each description you'll find 👍 👎 and ✏️: tell me if I got it right, or write a "
@@ -9,8 +11,8 @@ START = (
     "/help shows what I can do; /forget deletes everything I have about you."
 )
 HELP = (
-    "Send a photo (or a JPEG, PNG or WebP image as a file, up to {max_mb} MB) and I'll reply "
-    "with a description.\n"
+    "Send a photo (or an image as a file, up to {max_mb} MB) and I'll reply with a description. "
+    f"{ACCEPTED_FORMATS_SENTENCE}\n"
     "👍 / 👎 rate a description (you can change your mind), ✏️ lets you write a better one.\n"
     "/forget deletes your photos, requests, ratings and corrections.\n"
     "You can send up to {per_minute} photos a minute."
@@ -18,7 +20,7 @@ HELP = (
 HINT = "Send me a photo and I'll describe it. /help says more."
 RATE_LIMITED = "That's a lot of photos at once! Please wait a minute and send it again."
 TOO_BIG = "That file is too big for me: I can fetch files up to {max_mb} MB. Please send a smaller one."
-UNSUPPORTED = "I can only describe images (JPEG, PNG or WebP). Please send a photo."
+UNSUPPORTED = UNSUPPORTED_FORMAT_REPLY
 STORAGE_DOWN = "I can't reach my storage right now. Please try again in a minute."
 UNEXPECTED = "Sorry, something went wrong on my side. Please try again."
 FORGOTTEN = "Done: I deleted {photos} photo(s) and everything else I kept about you."

@@ -278,6 +278,23 @@ class ServiceStack:
             timeout=timeout,
         )
 
+    def finished_request(self, user_id: int, message_id: int, timeout: float = 60.0):
+        """The CaptionRequest for the user's message, once it is done or failed."""
+        from sqlalchemy import select
+
+        from store.models import CaptionRequest, RequestStatus
+
+        def finished() -> CaptionRequest | None:
+            with self.session() as session:
+                request = session.scalars(
+                    select(CaptionRequest).where(CaptionRequest.user_id == user_id, CaptionRequest.message_id == message_id)
+                ).one_or_none()
+                if request is not None and request.status in (RequestStatus.done, RequestStatus.failed):
+                    return request
+            return None
+
+        return wait_until(finished, timeout=timeout, what=f"request for message {message_id} to finish", interval=0.1)
+
     def bot_says(self, user_id: int, contains: str, timeout: float = 15.0, after: int = 0) -> dict:
         """The first bot message with `contains` in its text, newer than message id `after`."""
         return self.client.wait_for_message(

@@ -20,9 +20,10 @@ from rq.exceptions import AbandonedJobError
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
+from captioning.images import ImageError, UnsupportedImageError
 from service.feedback_buttons import feedback_keyboard
+from service.image_formats import UNSUPPORTED_FORMAT_REPLY
 from service.media_files import delete_media_file
-from captioning.images import ImageError, open_image
 from store.db import session_scope
 from store.models import RequestStatus
 from store.queries import (
@@ -36,6 +37,7 @@ from store.queries import (
 )
 from worker import context as worker_context
 from worker.bot_api import BotApiError, BotApiRejected, BotApiUnavailable, FileTooLarge
+from worker.photo_check import decode_photo
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +55,14 @@ class RequestForgotten(Exception):
 
 
 class PhotoRefused(Exception):
-    """The photo cannot be captioned, and no retry would change that."""
+    """The photo cannot be captioned, and no retry would change that; `reply`, when given, is
+    the whole answer instead of FAILED_FOR_GOOD with the explanation."""
 
-    def __init__(self, reason: str, explanation: str) -> None:
+    def __init__(self, reason: str, explanation: str, reply: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.explanation = explanation
+        self.reply = reply
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ def _answer(ctx: worker_context.WorkerContext, request_id: int) -> dict[str, Any
     try:
         caption = pending.caption or _caption_photo(ctx, pending)
     except PhotoRefused as refusal:
-        return _fail(ctx, pending, refusal.reason, refusal.explanation)
+        return _fail(ctx, pending, refusal.reason, refusal.explanation, refusal.reply)
     return _deliver(ctx, pending, caption)
 
 
@@ -121,7 +125,9 @@ def _caption_photo(ctx: worker_context.WorkerContext, pending: PendingRequest) -
     settings = ctx.settings
     data = _download(ctx, pending)
     try:
-        image = open_image(data, max_pixels=settings.max_image_pixels)
+        image = decode_photo(data, settings.max_image_pixels)
+    except UnsupportedImageError as error:  # the bot's answer to a PDF, whatever the file claimed to be
+        raise PhotoRefused(error.reason, str(error), UNSUPPORTED_FORMAT_REPLY) from error
     except ImageError as error:
         raise PhotoRefused(error.reason, str(error)) from error
     _keep_photo(ctx, pending.request_id, data)
@@ -202,14 +208,16 @@ def _deliver(ctx: worker_context.WorkerContext, pending: PendingRequest, caption
     }
 
 
-def _fail(ctx: worker_context.WorkerContext, pending: PendingRequest, reason: str, explanation: str) -> dict[str, Any]:
+def _fail(
+    ctx: worker_context.WorkerContext, pending: PendingRequest, reason: str, explanation: str, reply: str | None = None
+) -> dict[str, Any]:
     """End a request that no retry can fix, and tell the user why."""
     log.info("request %s failed for good: %s (%s)", pending.request_id, reason, explanation)
     with session_scope(ctx.session_factory) as session:
         if get_request(session, pending.request_id, for_update=True) is None:
             raise RequestForgotten(pending.request_id)
         mark_failed(session, pending.request_id, reason)
-    _tell(ctx, pending.chat_id, pending.message_id, FAILED_FOR_GOOD.format(reason=explanation.rstrip(".")))
+    _tell(ctx, pending.chat_id, pending.message_id, reply or FAILED_FOR_GOOD.format(reason=explanation.rstrip(".")))
     return {"request_id": pending.request_id, "status": "failed", "reason": reason}
 
 

@@ -11,12 +11,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-_SIGNATURES = (
-    (b"\xff\xd8\xff", ".jpg"),
-    (b"\x89PNG\r\n\x1a\n", ".png"),
-    (b"GIF8", ".gif"),
-    (b"BM", ".bmp"),
-)
+from service.image_formats import sniff
 
 
 @dataclass(frozen=True)
@@ -27,12 +22,8 @@ class StoredMedia:
 
 def guess_extension(data: bytes) -> str:
     """The file type from its first bytes (the name people gave it is not trusted)."""
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return ".webp"
-    for signature, extension in _SIGNATURES:
-        if data.startswith(signature):
-            return extension
-    return ".bin"
+    image_format = sniff(data)
+    return ".bin" if image_format is None else image_format.extension
 
 
 class MediaStore:

@@ -9,6 +9,11 @@ RQ would do in other processes happen in threads of this one:
   An idle worker looks for such jobs every job_heartbeat_s and cleans them up at once, instead of
   at RQ's next scheduled upkeep, which with the default settings can be a minute away.
 
+Redis going away mid-run does not end the worker (a restart would reload the model): a job whose
+end cannot be recorded stays in the started registry and is retried as abandoned once Redis is
+back (a request already answered is skipped then), and the loop's own Redis calls wait it out. A
+worker restarted under the same name takes over the registration its killed namesake left behind.
+
 A caption worker also looks at the active model version at each idle heartbeat and just before
 each job (worker.models loads a new one in the background), and records the version it serves
 in its RQ worker record for /models.
@@ -17,6 +22,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from collections.abc import Sequence
 
 from redis import Redis
@@ -30,12 +37,14 @@ from rq.scheduler import run as run_scheduler
 from rq.job_lifecycle import call_exception_handlers
 from rq.scripts import release_lock
 from rq.utils import current_timestamp, now, utcparse
+from rq import worker_registration
 from rq.worker import WorkerStatus
 
-from service.runtime import JOB_SERIALIZER
+from service.runtime import JOB_SERIALIZER, REDIS_OUTAGES
 from service.settings import Settings
 from worker import context as worker_context
 from worker.context import WorkerContext
+from store.outages import first_line
 from worker.outages import outage_line, outage_of
 
 log = logging.getLogger(__name__)
@@ -100,9 +109,44 @@ class ModelWorker(SimpleWorker):
         worker_context.install(self.context)
 
     def register_birth(self) -> None:
+        self._take_over_dead_namesake()
         super().register_birth()
         self._born = True
         self._write_model_fields()
+
+    def _take_over_dead_namesake(self) -> None:
+        """RQ refuses a name whose registration has no death recorded; a worker SIGKILLed (or whose
+        Redis was out at its end) leaves one until it expires. A namesake that has not beaten for
+        3 × job_heartbeat_s is dead: its registration goes, waiting out that long at most."""
+        stale_after_s = self.job_heartbeat_s * MISSED_HEARTBEATS
+        beat, death = self.connection.hmget(self.key, ["last_heartbeat", "death"])
+        if beat is None or death is not None:
+            return
+        silent_s = (now() - utcparse(beat.decode())).total_seconds()
+        if silent_s <= stale_after_s:
+            time.sleep(stale_after_s - silent_s + 1)
+            if self.connection.hget(self.key, "last_heartbeat") != beat:
+                return  # a live namesake: RQ refuses the name, as it should
+        log.warning("worker %s: its namesake stopped beating %.0f s ago without a death; taking over its name",
+                    self.name, max(silent_s, stale_after_s))
+        with self.connection.pipeline() as pipeline:
+            worker_registration.unregister(self, pipeline)
+            pipeline.delete(self.key)
+            pipeline.execute()
+
+    def _through_outage(self, what: str, step: Callable[..., object], *args: object) -> None:
+        """One step of RQ's loop, which ends the worker on any error: a Redis outage is logged in a
+        line and waited out instead (dequeueing then retries the connection itself)."""
+        try:
+            step(*args)
+        except REDIS_OUTAGES as error:
+            log.warning("worker %s could not %s: Redis is unavailable (%s); carrying on", self.name, what, first_line(error))
+
+    def check_for_suspension(self, burst: bool) -> None:
+        self._through_outage("check for suspension", super().check_for_suspension, burst)
+
+    def run_maintenance_tasks(self) -> None:
+        self._through_outage("run its upkeep", super().run_maintenance_tasks)
 
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
         """RQ's heartbeat (idle, and just before each job), plus a look at the scheduler (see
@@ -110,7 +154,14 @@ class ModelWorker(SimpleWorker):
 
         With a pipeline it is the running job's heartbeat thread: no model check from there.
         """
-        super().heartbeat(timeout, pipeline)
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline)
+            return
+        try:
+            super().heartbeat(timeout, pipeline)
+        except REDIS_OUTAGES as error:
+            log.warning("worker %s could not beat: Redis is unavailable (%s)", self.name, first_line(error))
+            return
         if pipeline is None and self.scheduler is not None:
             try:
                 self.scheduler.revive(stale_after_s=self.job_heartbeat_s * MISSED_HEARTBEATS)
@@ -179,10 +230,13 @@ class ModelWorker(SimpleWorker):
         beat.start()
         try:
             self.perform_job(job, queue, execution)
+        except REDIS_OUTAGES as error:
+            log.warning("job %s: Redis went away while its end was recorded (%s); it is retried as abandoned "
+                        "once Redis is back", job.id, first_line(error))
         finally:
             finished.set()
             beat.join()
-        self.set_state(WorkerStatus.IDLE)
+        self._through_outage("mark itself idle", self.set_state, WorkerStatus.IDLE)
 
     def _beat_while_running(self, job: Job, execution: Execution, finished: threading.Event) -> None:
         while not finished.wait(self.job_heartbeat_s):

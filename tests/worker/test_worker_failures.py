@@ -39,16 +39,7 @@ def calm_proxy(stack):
 
 
 def request_for(stack, user_id: int, message_id: int) -> CaptionRequest:
-    def finished() -> CaptionRequest | None:
-        with stack.session() as session:
-            request = session.scalars(
-                select(CaptionRequest).where(CaptionRequest.user_id == user_id, CaptionRequest.message_id == message_id)
-            ).one_or_none()
-            if request is not None and request.status in (RequestStatus.done, RequestStatus.failed):
-                return request
-        return None
-
-    return wait_until(finished, timeout=60, what=f"request for message {message_id} to finish", interval=0.1)
+    return stack.finished_request(user_id, message_id)
 
 
 def png_header_chunk(kind: bytes, body: bytes) -> bytes:
@@ -79,8 +70,8 @@ def pdf_bytes() -> bytes:
 
 BAD_FILES = {
     "corrupt jpeg": (truncated_jpeg, "photo.jpg", "image/jpeg", "damaged", "corrupt_image"),
-    "pdf": (pdf_bytes, "report.pdf", "application/pdf", "only describe images", "unsupported_format"),
-    "pdf named as jpeg": (pdf_bytes, "photo.jpg", "image/jpeg", "not an image", "unsupported_format"),
+    "pdf": (pdf_bytes, "report.pdf", "application/pdf", "can't read this file", "unsupported_format"),
+    "pdf named as jpeg": (pdf_bytes, "photo.jpg", "image/jpeg", "can't read this file", "unsupported_format"),
     "25 MB document": (lambda: b"\xff\xd8\xff" + bytes(25 * 1024 * 1024), "big.jpg", "image/jpeg", "too big", "file_too_big"),
     "30000x30000 png": (huge_png, "huge.png", "image/png", "too many pixels", "image_too_large"),
 }
