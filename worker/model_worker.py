@@ -142,6 +142,12 @@ class ModelWorker(SimpleWorker):
         except REDIS_OUTAGES as error:
             log.warning("worker %s could not %s: Redis is unavailable (%s); carrying on", self.name, what, first_line(error))
 
+    def set_state(self, state: str, pipeline=None) -> None:
+        if pipeline is not None:
+            super().set_state(state, pipeline)
+            return
+        self._through_outage(f"record its state ({state})", super().set_state, state)
+
     def check_for_suspension(self, burst: bool) -> None:
         self._through_outage("check for suspension", super().check_for_suspension, burst)
 
@@ -236,7 +242,7 @@ class ModelWorker(SimpleWorker):
         finally:
             finished.set()
             beat.join()
-        self._through_outage("mark itself idle", self.set_state, WorkerStatus.IDLE)
+        self.set_state(WorkerStatus.IDLE)
 
     def _beat_while_running(self, job: Job, execution: Execution, finished: threading.Event) -> None:
         while not finished.wait(self.job_heartbeat_s):
