@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--photos", type=int, default=10, help="photos per user")
     parser.add_argument("--workers", type=int, default=2, help="caption workers")
-    parser.add_argument("--rate", type=float, default=3.0, help="photos per second offered, all users together")
+    parser.add_argument("--rate", type=float, default=1.5, help="photos per second offered, all users together")
     parser.add_argument("--faults", default=",".join(FAULTS), help=f"comma-separated, in order, from {FAULTS}")
     parser.add_argument("--down-s", type=float, default=5.0, help="how long Redis and PostgreSQL stay down")
     parser.add_argument("--retry-after-s", type=float, default=10.0, help="a user told to try again waits this long")
