@@ -14,7 +14,7 @@ from rq import Callback, Retry
 
 from bot.ratelimit import allow_photo
 from service.image_formats import may_be_accepted_image
-from service.runtime import AFTER_LAST_TRY_META, RETRIES_META, Runtime
+from service.runtime import AFTER_LAST_TRY_META, REPLY_TO_META, RETRIES_META, Runtime
 from store.db import session_scope
 from store.queries import create_request, mark_failed
 
@@ -83,7 +83,7 @@ def submit_photo(runtime: Runtime, photo: PhotoSubmission) -> SubmitResult:
     if rejection is not None:
         return SubmitResult(rejection, request_id)
     try:
-        enqueue_caption(runtime, request_id)
+        enqueue_caption(runtime, request_id, photo.chat_id, photo.message_id)
     except RedisError:
         with session_scope(runtime.session_factory) as session:
             mark_failed(session, request_id, "queue_unavailable")
@@ -100,7 +100,7 @@ def _rejection(photo: PhotoSubmission, max_bytes: int) -> Outcome | None:
     return None
 
 
-def enqueue_caption(runtime: Runtime, request_id: int) -> None:
+def enqueue_caption(runtime: Runtime, request_id: int, chat_id: int, message_id: int) -> None:
     settings = runtime.settings
     runtime.captions_queue.enqueue(
         CAPTION_JOB,
@@ -110,7 +110,8 @@ def enqueue_caption(runtime: Runtime, request_id: int) -> None:
         job_timeout=settings.job_timeout_s,
         retry=Retry(max=settings.job_retries, interval=settings.job_retry_intervals_s),
         on_failure=Callback(CAPTION_FAILURE_CALLBACK),
-        meta={RETRIES_META: settings.job_retries, AFTER_LAST_TRY_META: AFTER_LAST_CAPTION_TRY},
+        meta={RETRIES_META: settings.job_retries, AFTER_LAST_TRY_META: AFTER_LAST_CAPTION_TRY,
+              REPLY_TO_META: [chat_id, message_id]},
         result_ttl=3600,
         failure_ttl=7 * 24 * 3600,
     )

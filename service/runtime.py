@@ -36,6 +36,8 @@ STORAGE_OUTAGES = REDIS_OUTAGES + DATABASE_OUTAGES
 # tries after the first, and what follows the last failed try.
 RETRIES_META = "retries"
 AFTER_LAST_TRY_META = "after_last_try"
+# [chat id, message id] of the photo: the last failed try can still apologise with the database out.
+REPLY_TO_META = "reply_to"
 
 log = logging.getLogger(__name__)
 

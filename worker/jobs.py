@@ -24,7 +24,9 @@ from captioning.images import ImageError, UnsupportedImageError
 from service.feedback_buttons import feedback_keyboard
 from service.image_formats import UNSUPPORTED_FORMAT_REPLY
 from service.media_files import delete_media_file
+from service.runtime import REPLY_TO_META
 from store.db import session_scope
+from store.outages import DATABASE_OUTAGES, first_line
 from store.models import RequestStatus
 from store.queries import (
     get_request,
@@ -280,13 +282,23 @@ def report_caption_failure(
     if job.retries_left:  # the worker logs the failed try and the retry (worker/outages.py)
         return
     ctx = worker_context.current()
-    with session_scope(ctx.session_factory) as session:
-        request = get_request(session, request_id, for_update=True)
-        if request is None or request.status in FINISHED:
-            return
-        reason = last_failure_reason(exc_type, exc_value, caption_stored=request.caption is not None)
-        mark_failed(session, request_id, reason)
-        chat_id, message_id = request.chat_id, request.message_id
+    try:
+        with session_scope(ctx.session_factory) as session:
+            request = get_request(session, request_id, for_update=True)
+            if request is None or request.status in FINISHED:
+                return
+            reason = last_failure_reason(exc_type, exc_value, caption_stored=request.caption is not None)
+            mark_failed(session, request_id, reason)
+            chat_id, message_id = request.chat_id, request.message_id
+    except DATABASE_OUTAGES as error:
+        reply_to = job.meta.get(REPLY_TO_META)
+        if not reply_to:  # a job queued before the photo's chat travelled with it
+            raise
+        # The user hears anyway; the request stays unfinished in the store, as the database is out.
+        log.warning("request %s failed after its last try and the database is unavailable (%s); telling the user",
+                    request_id, first_line(error))
+        _tell(ctx, int(reply_to[0]), int(reply_to[1]), GAVE_UP)
+        return
     # After the worker's line for the try itself (a WARNING for an outage, else the traceback).
     log.info("request %s failed after its last try: %s; telling the user", request_id, reason)
     _tell(ctx, chat_id, message_id, GAVE_UP)

@@ -82,3 +82,31 @@ def test_a_job_failing_on_a_bug_keeps_its_traceback_at_error(stack, caplog):
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR and job.id in r.getMessage()]
     assert errors and "Traceback" in errors[0].getMessage() and "ValueError" in errors[0].getMessage()
     assert not [r for r in caplog.records if r.levelno == logging.WARNING and job.id in r.getMessage()]
+
+
+def test_with_the_database_out_through_the_last_try_the_user_is_still_told(stack, user_id, caplog):
+    """The photo's chat travels in the job, so the apology needs no database."""
+    from sqlalchemy.engine import make_url
+    from tcp_gate import TcpGate
+
+    sent = stack.client.send_photo(user_id, jpeg_bytes(seed=43))
+    request = queued_request(stack, user_id, sent["message_id"])
+    url = make_url(stack.env["DATABASE_URL"])
+    gate = TcpGate(url.host or "127.0.0.1", url.port or 5432)  # never opened: the database is out
+    values = {key.lower(): value for key, value in stack.env.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    values.update(telegram_api_url=stack.proxy.url, job_retry_intervals_s="0", database_connect_timeout_s=2,
+                  database_url=url.set(host="127.0.0.1", port=gate.port).render_as_string(hide_password=False))
+    told = f"request {request.id} failed after its last try and the database is unavailable"
+
+    def last_try_ran() -> bool:  # a burst worker per round: its scheduler moves the retry that is due
+        connection = redis.Redis.from_url(stack.env["REDIS_URL"])
+        try:
+            ModelWorker(["captions"], connection=connection, settings=Settings(_env_file=None, **values),
+                        load_model=False, name="database-out-worker").work(burst=True, with_scheduler=True)
+        finally:
+            connection.close()
+        return any(told in r.getMessage() for r in caplog.records)
+
+    with caplog.at_level(logging.INFO):
+        wait_until(last_try_ran, timeout=60, what="the last try", interval=0.5)
+    stack.bot_says(user_id, "couldn't describe this photo just now", timeout=30)
