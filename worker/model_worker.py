@@ -168,12 +168,12 @@ class ModelWorker(SimpleWorker):
         except REDIS_OUTAGES as error:
             log.warning("worker %s could not beat: Redis is unavailable (%s)", self.name, first_line(error))
             return
-        if pipeline is None and self.scheduler is not None:
+        if self.scheduler is not None:
             try:
                 self.scheduler.revive(stale_after_s=self.job_heartbeat_s * MISSED_HEARTBEATS)
             except RedisError as error:
                 log.warning("could not look after the scheduler: %s", error)
-        if pipeline is None and self.serves_captions:
+        if self.serves_captions:
             self.context.models.refresh()
 
     def _record_served_model(self, serving: str | None, refused: dict[str, str], canary: str | None = None) -> None:
