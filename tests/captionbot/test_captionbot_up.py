@@ -55,14 +55,28 @@ def answered(client: SandboxClient, sent: dict, timeout: float) -> dict:
         USER, lambda m: (m.get("reply_to_message") or {}).get("message_id") == sent["message_id"], timeout=timeout)
 
 
+def _with_two_workers(children: list[psutil.Process]) -> list[psutil.Process] | None:
+    """The children, once two of them are workers (the caption worker and the trainer)."""
+    workers = [child for child in children if "worker" in _command_line(child)]
+    return children if len(workers) == 2 else None
+
+
+def _command_line(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()
+    except psutil.NoSuchProcess:
+        return []
+
+
 def test_up_serves_a_photo_through_the_sandbox_and_ctrl_c_stops_everything(tmp_path, service_model_bundle):
     data_dir = tmp_path / "data"
     with captionbot_up(tmp_path, service_model_bundle) as up:
         log_path = tmp_path / "up.log"
         address = wait_until(lambda: re.search(r"chat with the bot in the sandbox at (\S+)/", log_path.read_text()),
                              timeout=60, what="the chat page address").group(1)
-        children = psutil.Process(up.pid).children(recursive=True)
-        assert len([c for c in children if "worker" in c.cmdline()]) == 2
+        # The sandbox's address is printed before the children start: wait for both workers.
+        children = wait_until(lambda: _with_two_workers(psutil.Process(up.pid).children(recursive=True)),
+                              timeout=30, what="the caption worker and the trainer")
         registry = json.loads((data_dir / "redis.rdb.settings").read_text())
         redis_pid = int(Path(registry["pidfile"]).read_text())
         assert (data_dir / "captionbot.db").exists(), "migrations made the SQLite file"
