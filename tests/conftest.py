@@ -94,3 +94,11 @@ def service_model_bundle(tmp_path_factory):
     from service_stack import random_bundle
 
     return random_bundle(tmp_path_factory.mktemp("random-bundle"))
+
+
+@pytest.fixture(scope="session")
+def shared_squares(tmp_path_factory):
+    """The coloured-squares Flickr8k and a base model trained on it once for the whole run (about 20 s)."""
+    from retrain_fixtures import train_squares
+
+    return train_squares(tmp_path_factory.mktemp("squares"))

@@ -10,7 +10,9 @@ from __future__ import annotations
 import io
 import os
 import subprocess
+import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -85,3 +87,25 @@ def train_base_bundle(data: Path, features: Path, out: Path, epochs: int = 12) -
         if done.returncode != 0:
             raise RuntimeError(f"base training failed:\n{done.stderr[-3000:]}")
     return out / "bundle"
+
+
+@dataclass(frozen=True)
+class Squares:
+    """The squares Flickr8k, its feature cache and the base model trained on it."""
+
+    flickr8k: Path
+    features: Path
+    base: Path
+
+    def with_own_features(self, root: Path) -> "Squares":
+        """A copy whose feature cache is the caller's: a retraining adds its feedback photos there."""
+        features = root / "features"
+        if not features.exists():
+            shutil.copytree(self.features, features)
+        return Squares(self.flickr8k, features, self.base)
+
+
+def train_squares(root: Path) -> Squares:
+    """The squares data and base model (read-only for callers; see Squares.with_own_features)."""
+    data = make_square_flickr8k(root / "flickr8k")
+    return Squares(data, root / "features", train_base_bundle(data, root / "features", root / "base"))

@@ -1,4 +1,5 @@
-"""One service per test module: the sandbox, a redis-server, a PostgreSQL schema, the bot, a worker."""
+"""One service for every bot test module that needs no settings of its own: the sandbox, a
+redis-server, a PostgreSQL schema, the bot and a caption worker (starting one costs 10-20 s)."""
 from __future__ import annotations
 
 import itertools
@@ -9,7 +10,7 @@ from service_stack import service_stack
 _user_ids = itertools.count(1001)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(tmp_path_factory, service_model_bundle):
     with service_stack(tmp_path_factory.mktemp("service"), service_model_bundle) as stack:
         stack.start_bot()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from retrain_fixtures import make_square_flickr8k, train_base_bundle
 
 from captionbot.cli import main
 from service.retrain_lock import RetrainLock
@@ -18,18 +17,16 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def squares(tmp_path_factory):
-    root = tmp_path_factory.mktemp("squares")
-    data = make_square_flickr8k(root / "flickr8k")
-    return root, data, train_base_bundle(data, root / "features", root / "base", epochs=8)
+def squares(tmp_path_factory, shared_squares):
+    return shared_squares.with_own_features(tmp_path_factory.mktemp("squares"))
 
 
 @pytest.fixture
 def environment(monkeypatch, tmp_path, pg_url, redis_url, db_engine, squares):
-    root, data, base = squares
+    base = squares.base
     values = {
         "DATABASE_URL": pg_url, "REDIS_URL": redis_url, "DATA_DIR": str(tmp_path / "data"), "MODEL_DIR": str(base),
-        "FLICKR8K_DIR": str(data), "FEATURES_DIR": str(root / "features"), "RETRAIN_EPOCHS": "2",
+        "FLICKR8K_DIR": str(squares.flickr8k), "FEATURES_DIR": str(squares.features), "RETRAIN_EPOCHS": "2",
         "RETRAIN_BATCH_SIZE": "8", "RETRAIN_LEARNING_RATE": "0.001", "RETRAIN_TOLERANCE_BLEU4": "1", "RETRAIN_TOLERANCE_CIDER": "100",
     }
     for key, value in values.items():

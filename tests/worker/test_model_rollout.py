@@ -15,7 +15,7 @@ import time
 
 import pytest
 import redis
-from retrain_fixtures import FEEDBACK_PHRASE, jpeg, make_square_flickr8k, red_square_jpeg, square_image, train_base_bundle
+from retrain_fixtures import FEEDBACK_PHRASE, jpeg, red_square_jpeg, square_image
 from rq.registry import StartedJobRegistry
 from service_stack import ADMIN_ID, service_stack, wait_until
 
@@ -33,13 +33,12 @@ _users = itertools.count(31_000)
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(tmp_path_factory, shared_squares):
     root = tmp_path_factory.mktemp("rollout")
-    data = make_square_flickr8k(root / "flickr8k")
-    base = train_base_bundle(data, root / "features", root / "base")
-    with service_stack(root / "service", base) as stack:
+    squares = shared_squares.with_own_features(root)
+    with service_stack(root / "service", squares.base) as stack:
         stack.env.update({  # tolerances fit for nine val images, where one caption moves BLEU-4 by ~0.07
-            "FLICKR8K_DIR": str(data), "FEATURES_DIR": str(root / "features"), "MODELS_ROOT": str(root / "models"),
+            "FLICKR8K_DIR": str(squares.flickr8k), "FEATURES_DIR": str(squares.features), "MODELS_ROOT": str(root / "models"),
             "RETRAIN_EPOCHS": "8", "RETRAIN_LEARNING_RATE": "0.003", "RETRAIN_BATCH_SIZE": "8", "RETRAIN_PATIENCE": "100",
             "RETRAIN_CORRECTION_WEIGHT": "4", "RETRAIN_TOLERANCE_BLEU4": "0.15", "RETRAIN_TOLERANCE_CIDER": "2",
             "RETRAIN_PROGRESS_INTERVAL_S": "0.2", "RETRAIN_LOCK_TTL_S": "6", "RATE_LIMIT_PER_MINUTE": "30",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from retrain_fixtures import FEEDBACK_PHRASE, jpeg, make_square_flickr8k, red_square_jpeg, square_image, train_base_bundle
+from retrain_fixtures import FEEDBACK_PHRASE, jpeg, red_square_jpeg, square_image
 
 from service.settings import Settings
 from store.db import session_scope
@@ -28,10 +28,9 @@ BLUE = (30, 60, 220)
 
 
 @pytest.fixture(scope="module")
-def squares(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("squares")
-    data = make_square_flickr8k(root / "flickr8k")
-    return {"flickr8k": data, "features": root / "features", "base": train_base_bundle(data, root / "features", root / "base")}
+def squares(tmp_path_factory, shared_squares) -> dict[str, Path]:
+    own = shared_squares.with_own_features(tmp_path_factory.mktemp("squares"))
+    return {"flickr8k": own.flickr8k, "features": own.features, "base": own.base}
 
 
 def settings_for(pg_url: str, squares: dict[str, Path], tmp_path: Path, **overrides) -> Settings:
