@@ -102,3 +102,13 @@ def shared_squares(tmp_path_factory):
     from retrain_fixtures import train_squares
 
     return train_squares(tmp_path_factory.mktemp("squares"))
+
+
+@pytest.fixture(scope="session")
+def serving(tmp_path_factory, service_model_bundle):
+    """The sandbox, the real bot and one caption worker, for every module that needs no settings of
+    its own (tests/bot, the browser test): starting one costs 10-20 s. Each test uses users of its own."""
+    from service_stack import serving_stack
+
+    with serving_stack(tmp_path_factory.mktemp("service"), service_model_bundle) as stack:
+        yield stack

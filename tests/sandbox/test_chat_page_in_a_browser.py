@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from service_stack import SANDBOX_TOKEN, jpeg_bytes, serving_stack
+from service_stack import SANDBOX_TOKEN, jpeg_bytes
 from sqlalchemy import select
 
 from store.models import Correction, Rating
@@ -24,11 +24,10 @@ VIEWPORT = {"width": 800, "height": 600}  # small, so that a few photos overflow
 _user_ids = itertools.count(7001)
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory, service_model_bundle):
-    """The sandbox, the real bot and one caption worker, shared by the module's pages."""
-    with serving_stack(tmp_path_factory.mktemp("browser-service"), service_model_bundle) as stack:
-        yield stack
+@pytest.fixture
+def stack(serving):
+    """The run's shared service (tests/conftest.py): the sandbox, the real bot, one caption worker."""
+    return serving
 
 
 @pytest.fixture(scope="module")
