@@ -14,9 +14,10 @@ this module needs no settings, registry or Redis. The steps:
    photos captioned by the active model), so new words enter what the model samples; then
    self-critical training on Flickr8k train plus the feedback, which keeps the self-critical gain
    of the shipped recipe that cross-entropy epochs on human captions undo (training/self_critical.py);
-5. both models scored on Flickr8k val and the held-back photos, same search, and the promotion
-   decision: promote only if val BLEU-4 and CIDEr are not worse than the active model's by more
-   than the tolerance.
+5. both models scored on Flickr8k val and the held-back photos, same search (the active model
+   before training, so that epoch selection prefers epochs that pass the promotion rule), and the
+   promotion decision: promote only if val BLEU-4 and CIDEr are not worse than the active model's
+   by more than the tolerance.
 """
 from __future__ import annotations
 
@@ -42,9 +43,9 @@ from training.features import FeatureCache, build_feature_cache, cache_dir_for
 from training.finetune import grow_decoder
 from training.pipeline import flickr8k_captions
 from training.plots import plot_training_curves
-from training.promotion import decide_promotion
+from training.promotion import GATED_METRICS, decide_promotion
 from training.self_critical import with_feedback
-from training.train import TrainConfig, Trainer
+from training.train import SelectionGate, TrainConfig, Trainer
 
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[dict], None]
@@ -158,6 +159,9 @@ class RetrainRun:
             "parent_vocab_size": len(active.vocab), "warmup_flickr8k_images": len(warmup) - len(feedback.train),
             "feedback_repeats": o.feedback_repeats,
         }
+        self.stage("baseline", f"Scoring {self.parent} (beam {o.beam})…")
+        active_metrics = self.score(active, cache, val, feedback)
+        tolerance = {"BLEU-4": o.tolerance_bleu4, "CIDEr": o.tolerance_cider}
         self.stage("training", f"Training on {len(train)} Flickr8k + {len(feedback.photos)} feedback photos…")
         info = {"data": "flickr8k+feedback", "parent_version": self.parent, "requested_by": self.requested_by,
                 "mode": "from scratch" if o.from_scratch else "fine-tuned", "data_counts": counts}
@@ -168,7 +172,8 @@ class RetrainRun:
         selection = {**val, **feedback.heldout}
         result = trainer.fit(warmup, selection, self.run_dir / "training", self.version,
                              weights=warmup_weights, training_info=info, on_progress=self.emit,
-                             self_critical=with_feedback(train, feedback, o.feedback_repeats, None if o.from_scratch else o.scst_flickr8k_images))
+                             self_critical=with_feedback(train, feedback, o.feedback_repeats, None if o.from_scratch else o.scst_flickr8k_images),
+                             gate=promotion_gate(val, active_metrics["val"], tolerance))
         del trainer
         bundle_dir = self.run_dir / "bundle"
         if not result.bundle_dir.exists():
@@ -177,15 +182,13 @@ class RetrainRun:
         result.bundle_dir.replace(bundle_dir)  # the version's path only ever holds a finished bundle
         curves = plot_training_curves(result.history, self.run_dir / "training_curves.png")
 
-        self.stage("evaluating", f"Scoring {self.parent} and {self.version} (beam {o.beam})…")
+        self.stage("evaluating", f"Scoring {self.version} (beam {o.beam})…")
         try:
             config_new, vocab_new, decoder_new = load_decoder(bundle_dir)
         except BundleError as error:
             raise RetrainError(f"the new bundle does not load: {error}") from error
         candidate = Captioner(config_new, vocab_new, decoder_new, active.encoder, active.max_pixels)
         metrics = self.score(candidate, cache, val, feedback)
-        active_metrics = self.score(active, cache, val, feedback)
-        tolerance = {"BLEU-4": o.tolerance_bleu4, "CIDEr": o.tolerance_cider}
         decision = decide_promotion(metrics["val"], active_metrics["val"], tolerance)
         self.stage("done", "Recording the new version…")
         starts = list(self.seconds.items())
@@ -253,6 +256,19 @@ class RetrainRun:
             result = score_captions(references, captions)
             scores[split] = {k: v for k, v in result.items() if k.startswith(("BLEU", "CIDEr")) or k in ("images", "tokenizer")}
         return scores
+
+
+def promotion_gate(val: dict[str, list[str]], active_val: dict[str, float], tolerance: dict[str, float]) -> SelectionGate:
+    """The promotion rule applied to one epoch's captions, for epoch selection: epochs are ranked on
+    val plus the held-back photos, and the best of them may fail on val alone while an earlier
+    epoch would have passed; with the gate the kept epoch is the best one that can be promoted."""
+
+    def gate(captions: dict[str, str]) -> tuple[bool, dict[str, float]]:
+        scores = score_captions(val, {name: captions[name] for name in val})
+        gated = {metric: scores[metric] for metric in GATED_METRICS}
+        return decide_promotion(gated, active_val, tolerance).promote, gated
+
+    return gate
 
 
 def replay_sample(train: dict[str, list[str]], count: int, seed: int = 0) -> list[str]:

@@ -34,6 +34,8 @@ from training.self_critical import SelfCriticalData
 
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[dict], None]
+# An epoch's captions of the selection photos → (would this epoch pass the promotion rule, its scores).
+SelectionGate = Callable[[dict[str, str]], tuple[bool, dict[str, float]]]
 
 
 @dataclass
@@ -264,9 +266,14 @@ class Trainer:
         training_info: dict | None = None,
         on_progress: ProgressCallback | None = None,
         self_critical: SelfCriticalData | None = None,
+        gate: SelectionGate | None = None,
     ) -> TrainResult:
         """Cross-entropy epochs on `train`, then SCST epochs (on `self_critical`, by default `train`
-        with its own references); the best val epoch is saved as a bundle in out_dir/bundle."""
+        with its own references); the best val epoch is saved as a bundle in out_dir/bundle.
+
+        With a `gate` (a retraining's promotion rule), an epoch that passes it beats every epoch
+        that does not, whatever their scores: the kept epoch is the best one that may be promoted.
+        """
         c = self.config
         self_critical = self_critical or SelfCriticalData(train)
         out_dir = Path(out_dir)
@@ -274,7 +281,7 @@ class Trainer:
         examples = make_examples(train, self.cache, self.vocab, c.max_words, weights)
         steps_per_epoch = max(1, len(examples.tokens) // c.batch_size)
         history: list[dict] = []
-        best_score, best_scores, stale = -math.inf, {}, 0
+        best_score, best_scores, stale = (False, -math.inf), {}, 0  # (passes the gate, score)
         bundle_dir = out_dir / "bundle"
         info = {**(training_info or {}), "train_images": len(train), "train_captions": len(examples.tokens), "config": c.to_dict()}
         emit = on_progress or (lambda event: None)
@@ -287,8 +294,12 @@ class Trainer:
 
             def score_weights(prefix: str, suffix: str) -> dict:
                 """Val scores of the decoder's current weights, into the record (and kept on disk if asked)."""
-                scores, _ = self.evaluate(val)
+                scores, captions = self.evaluate(val)
                 record.update({f"{prefix}{k}": v for k, v in scores.items() if k.startswith(("BLEU", "CIDEr"))})
+                if gate is not None:
+                    passes, gated = gate(captions)
+                    scores = {**scores, "passes_gate": passes}
+                    record.update({f"{prefix}gate_{k}": v for k, v in gated.items()} | {f"{prefix}passes_gate": passes})
                 if c.keep_epoch_weights:
                     (out_dir / "epochs").mkdir(exist_ok=True)
                     save_decoder_weights(self.decoder, out_dir / "epochs" / f"{epoch:02d}-{stage}{suffix}.weights.npz")
@@ -312,9 +323,10 @@ class Trainer:
             """Save the decoder as it is now as the bundle if `scores` beat the best so far; says which
             weights were kept."""
             nonlocal best_score, best_scores, stale
-            if scores[c.select_on] <= best_score:
+            score = (scores.get("passes_gate", True), scores[c.select_on])
+            if score <= best_score:
                 return None
-            best_score, best_scores, stale = scores[c.select_on], scores, 0
+            best_score, best_scores, stale = score, scores, 0
             best = {**record, "weights": weights} if weights else record
             config = BundleConfig(
                 version, c.encoder, self.decoder.config, length_penalty=c.length_penalty, block_repeats=c.block_repeats,

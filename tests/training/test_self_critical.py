@@ -117,3 +117,25 @@ def test_a_self_critical_rate_below_min_learning_rate_stays_below_it():
     trainer._make_optimizer(3e-3, 100)  # cross-entropy still decays to its floor
     trainer.optimizer.iterations.assign(100)
     np.testing.assert_allclose(float(trainer.optimizer.learning_rate), 3e-4, rtol=1e-4)
+
+
+def test_with_a_gate_the_kept_epoch_is_the_best_that_passes_it_not_the_best_overall(tmp_path):
+    """A retraining's gate passes only the first epoch: the bundle is that epoch's weights, even
+    though later epochs (more training on the same captions) score higher."""
+    from captioning.bundle import load_decoder
+
+    trainer = tiny_trainer(epochs=3, min_word_count=1, learning_rate=3e-2)
+    train = {f"img{i}": ["a dog runs on the grass"] if i % 2 else ["a man sits on a red ball"] for i in range(4)}
+    val = {f"img{i}": train[f"img{i - 4}"] for i in (4, 5)}
+    calls: list[dict[str, str]] = []
+
+    def first_epoch_only(captions: dict[str, str]) -> tuple[bool, dict[str, float]]:
+        calls.append(captions)
+        return len(calls) == 1, {"BLEU-4": 0.0, "CIDEr": float(len(calls))}
+
+    result = trainer.fit(train, val, tmp_path / "run", "tiny-gate", gate=first_epoch_only)
+    assert [r["val_passes_gate"] for r in result.history] == [True, False, False]
+    assert [r["val_gate_CIDEr"] for r in result.history] == [1.0, 2.0, 3.0]
+    config, _, _ = load_decoder(result.bundle_dir)
+    assert config.training["best_epoch"]["epoch"] == 1
+    assert result.best_scores["passes_gate"] is True
