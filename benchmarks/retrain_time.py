@@ -231,7 +231,7 @@ def main() -> None:
         "data_counts": report["data_counts"], "promoted": report["promoted"], "decision": report["decision"],
         "val": report["metrics"]["val"], "active_val": report["active_metrics"]["val"],
         "feedback_heldout": report["metrics"]["feedback_heldout"], "active_feedback_heldout": report["active_metrics"]["feedback_heldout"],
-        "history": report["history"], "transfer": transfer, "switch": switch,
+        "history": report["history"], "new_word_bias": report.get("new_word_bias"), "transfer": transfer, "switch": switch,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from captioning.captioner import Captioner
-from captioning.bundle import BundleError, load_decoder
+from captioning.bundle import WEIGHTS_FILE, BundleError, load_decoder, save_decoder_weights
 from captioning.metrics import score_captions
 from captioning.text import Vocabulary
 from training.evaluate import caption_split
@@ -41,6 +41,7 @@ from training.feedback_data import FeedbackData, build_feedback_data, combined_c
 from training.feedback_screen import FeedbackRules, screen_feedback
 from training.features import FeatureCache, build_feature_cache, cache_dir_for
 from training.finetune import grow_decoder
+from training.new_word_bias import choose_offset
 from training.pipeline import flickr8k_captions
 from training.plots import plot_training_curves
 from training.promotion import GATED_METRICS, decide_promotion
@@ -81,6 +82,8 @@ class RetrainOptions:
     tolerance_bleu4: float = 0.005
     tolerance_cider: float = 0.02
     beam: int = 3
+    # offsets tried on the new words' output biases after training (training/new_word_bias.py)
+    new_word_bias_offsets: tuple[float, ...] = (0.0, -0.5, -1.0, -1.5, -2.0)
 
 
 
@@ -170,10 +173,11 @@ class RetrainRun:
         # chosen could be one from before the feedback was learned), by the search that promotion
         # compares with: greedy and beam 3 rank epochs differently (docs/captioning.md).
         selection = {**val, **feedback.heldout}
+        gate = promotion_gate(val, active_metrics["val"], tolerance)
         result = trainer.fit(warmup, selection, self.run_dir / "training", self.version,
                              weights=warmup_weights, training_info=info, on_progress=self.emit,
                              self_critical=with_feedback(train, feedback, o.feedback_repeats, None if o.from_scratch else o.scst_flickr8k_images),
-                             gate=promotion_gate(val, active_metrics["val"], tolerance))
+                             gate=gate)
         del trainer
         bundle_dir = self.run_dir / "bundle"
         if not result.bundle_dir.exists():
@@ -182,12 +186,22 @@ class RetrainRun:
         result.bundle_dir.replace(bundle_dir)  # the version's path only ever holds a finished bundle
         curves = plot_training_curves(result.history, self.run_dir / "training_curves.png")
 
-        self.stage("evaluating", f"Scoring {self.version} (beam {o.beam})…")
         try:
             config_new, vocab_new, decoder_new = load_decoder(bundle_dir)
         except BundleError as error:
             raise RetrainError(f"the new bundle does not load: {error}") from error
         candidate = Captioner(config_new, vocab_new, decoder_new, active.encoder, active.max_pixels)
+        new_word_bias = None
+        if only_words and len(o.new_word_bias_offsets) > 1:
+            self.stage("calibrating", f"Choosing how readily {self.version} says its new words…")
+            names = sorted(selection)
+            grid = np.asarray(cache.grid[cache.rows(names)], np.float32)
+            offset, trials = choose_offset(candidate, [vocab_new.index[w] for w in new_words], o.new_word_bias_offsets,
+                                           lambda captioner: caption_split(captioner, grid, names, o.beam), selection, gate)
+            save_decoder_weights(decoder_new, bundle_dir / WEIGHTS_FILE)
+            new_word_bias = {"offset": offset, "trials": [t.to_dict() for t in trials]}
+            log.info("new words' bias offset %g (of %s)", offset, ", ".join(f"{t:g}" for t in o.new_word_bias_offsets))
+        self.stage("evaluating", f"Scoring {self.version} (beam {o.beam})…")
         metrics = self.score(candidate, cache, val, feedback)
         decision = decide_promotion(metrics["val"], active_metrics["val"], tolerance)
         self.stage("done", "Recording the new version…")
@@ -200,7 +214,7 @@ class RetrainRun:
             "status": "active" if decision.promote else "candidate",
             "metrics": metrics, "active_metrics": active_metrics, "tolerance": tolerance,
             "search": f"beam {o.beam}", "mode": info["mode"], "data_counts": counts,
-            "history": result.history, "bundle": str(bundle_dir), "active_bundle": str(self.parent_path), "curves_png": str(curves), "seconds": self.seconds,
+            "history": result.history, "new_word_bias": new_word_bias, "bundle": str(bundle_dir), "active_bundle": str(self.parent_path), "curves_png": str(curves), "seconds": self.seconds,
         }
 
     def flickr8k_features(self, active: Captioner, paths: dict[str, Path]) -> FeatureCache:
