@@ -155,3 +155,28 @@ def test_a_run_that_fails_is_marked_failed_and_the_active_model_is_untouched(pg_
         assert active_model_version(session).version == "squares-base"
         (failed,) = [m for m in versions.values() if m.version != "squares-base"]
         assert failed.status is ModelStatus.failed and "Flickr8k" in failed.notes
+
+
+def test_after_a_new_words_warm_up_the_bundle_carries_the_best_bias_offset_that_passes_the_gate(pg_url, session_factory, squares, tmp_path):
+    """Each offset on the new words' output biases is tried on val plus the held-back photos; the
+    bundle registered is the chosen one: its val scores are exactly that trial's."""
+    from worker.retrain_version import retrain
+
+    settings = settings_for(pg_url, squares, tmp_path, retrain_warmup="new-words", retrain_epochs=3, retrain_scst_epochs=0,
+                            retrain_new_word_bias_offsets=(0.0, -1.0, 30.0))
+    media = MediaStore(settings.resolved_media_dir)
+    for i in range(20):
+        add_feedback(session_factory, media, red_square_jpeg(i), "a blue square on white", user=100 + i, correction=FEEDBACK_PHRASE)
+
+    report = retrain(requested_by=42, settings=settings)
+
+    assert {"scarlet", "tile", "snow"} <= set(report["data_counts"]["new_words"])
+    trials = report["new_word_bias"]["trials"]
+    assert [t["offset"] for t in trials] == [0.0, -1.0, 30.0]
+    # pushed up that far, the new words crowd out the val captions' own: the gate refuses it
+    assert not trials[2]["passes_gate"] and trials[2]["val"]["CIDEr"] < trials[0]["val"]["CIDEr"]
+    best = max(trials, key=lambda t: (t["passes_gate"], t["selection_CIDEr"]))
+    assert report["new_word_bias"]["offset"] == best["offset"]
+    assert report["metrics"]["val"]["CIDEr"] == pytest.approx(best["val"]["CIDEr"], abs=1e-9)
+    assert report["metrics"]["val"]["BLEU-4"] == pytest.approx(best["val"]["BLEU-4"], abs=1e-9)
+    assert report["promoted"] == best["passes_gate"]
