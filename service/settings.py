@@ -64,13 +64,13 @@ class Settings(BaseSettings):
 
     # Retraining (worker.retrain_version, training.retrain): fine-tune the active model on Flickr8k train + feedback.
     features_dir: Path | None = None  # feature caches, one folder per encoder; default data_dir/features
-    retrain_epochs: int = 2  # cross-entropy warm-up epochs (from scratch: cross-entropy epochs of the whole decoder)
-    retrain_learning_rate: float = 1e-3  # of the warm-up (new words' rows only, by default)
+    retrain_epochs: int = 4  # cross-entropy warm-up epochs (from scratch: cross-entropy epochs of the whole decoder)
+    retrain_learning_rate: float = 3e-3  # of the warm-up (new words' rows only, by default)
     retrain_scst_epochs: int = 1  # self-critical epochs on Flickr8k train + feedback (CIDEr-D reward)
     retrain_scst_learning_rate: float = 2e-5
     retrain_scst_flickr8k_images: int | None = 1000  # Flickr8k train photos per self-critical epoch (unset: all)
-    retrain_feedback_repeats: int = 1  # each feedback example is drawn this often per epoch
-    retrain_replay_images: int = 500  # Flickr8k train photos beside the feedback in the warm-up
+    retrain_feedback_repeats: int = 2  # each feedback example is drawn this often per epoch
+    retrain_replay_images: int = 3000  # Flickr8k train photos beside the feedback in the warm-up
     retrain_warmup: Literal["new-words", "own-captions"] = "new-words"  # train the new words' rows only, or the decoder on replay with the active model's captions
     retrain_batch_size: int = 64
     retrain_patience: int = 2

@@ -59,13 +59,13 @@ class RetrainError(RuntimeError):
 
 @dataclass
 class RetrainOptions:
-    epochs: int = 2  # warm-up epochs (from scratch: cross-entropy epochs of the whole decoder)
-    learning_rate: float = 1e-3
+    epochs: int = 4  # warm-up epochs (from scratch: cross-entropy epochs of the whole decoder)
+    learning_rate: float = 3e-3
     scst_epochs: int = 1
     scst_learning_rate: float = 2e-5
     scst_flickr8k_images: int | None = 1000  # Flickr8k train photos per self-critical epoch, drawn anew each epoch (None: all)
-    feedback_repeats: int = 1  # each feedback example is drawn this often per epoch (both stages)
-    replay_images: int = 500  # Flickr8k train photos beside the feedback in the warm-up
+    feedback_repeats: int = 2  # each feedback example is drawn this often per epoch (both stages)
+    replay_images: int = 3000  # Flickr8k train photos beside the feedback in the warm-up
     warmup: str = "new-words"  # or "own-captions": what the warm-up trains (see execute)
     batch_size: int = 64
     patience: int = 2
@@ -192,7 +192,7 @@ class RetrainRun:
             raise RetrainError(f"the new bundle does not load: {error}") from error
         candidate = Captioner(config_new, vocab_new, decoder_new, active.encoder, active.max_pixels)
         new_word_bias = None
-        if only_words and len(o.new_word_bias_offsets) > 1:
+        if only_words and tuple(o.new_word_bias_offsets) not in ((), (0.0,)):  # [0] or [] turns it off
             self.stage("calibrating", f"Choosing how readily {self.version} says its new words…")
             names = sorted(selection)
             grid = np.asarray(cache.grid[cache.rows(names)], np.float32)
