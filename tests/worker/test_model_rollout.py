@@ -44,6 +44,7 @@ def stack(tmp_path_factory, shared_squares):
             "RETRAIN_PROGRESS_INTERVAL_S": "0.2", "RETRAIN_LOCK_TTL_S": "6", "RATE_LIMIT_PER_MINUTE": "30",
             "RETRAIN_MAX_UNKNOWN_WORD_SHARE": "1",  # eight words of vocabulary: the feedback phrase is mostly new words
             "RETRAIN_WARMUP": "own-captions",  # the phrase puts old words after new ones (tests/training/test_retrain.py)
+            "RETRAIN_FEEDBACK_REPEATS": "1",  # nine val squares: feedback drawn twice an epoch crowds them out
         })
         stack.start_bot()
         stack.start_worker(CAPTION_WORKER)

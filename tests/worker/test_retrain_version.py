@@ -44,6 +44,8 @@ def settings_for(pg_url: str, squares: dict[str, Path], tmp_path: Path, **overri
         # "a scarlet tile on snow" puts old words ("on") after new ones: the whole decoder must learn
         # it, so the warm-up replays the base model's own captions instead of training new rows only.
         retrain_warmup="own-captions",
+        # Nine val photos of squares: feedback drawn twice an epoch (the Flickr8k default) crowds them out.
+        retrain_feedback_repeats=1,
     )
     return Settings(_env_file=None, **{**values, **overrides})
 
