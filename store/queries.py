@@ -212,6 +212,11 @@ def add_correction(session: Session, caption_id: int, user_id: int, text: str) -
     return correction
 
 
+def request_ids_of(session: Session, telegram_id: int) -> list[int]:
+    """The ids of a user's requests (their caption jobs are named after them)."""
+    return list(session.scalars(select(CaptionRequest.id).where(CaptionRequest.user_id == telegram_id).order_by(CaptionRequest.id)))
+
+
 def forget_user(session: Session, telegram_id: int) -> list[str]:
     """Delete a user and, by cascade, their requests, captions, ratings and corrections.
 

@@ -6,7 +6,9 @@ this module needs no settings, registry or Redis. The steps:
 
 1. data: Flickr8k train, corrections and 👍 captions (screened: training/feedback_screen.py; a
    tenth of the corrected photos held back);
-2. features: Flickr8k's from the cache, feedback photos appended to a feedback cache;
+2. features: Flickr8k's from the cache; feedback photos encoded into a cache of the run's own,
+   deleted once its rows are in memory, so nothing derived from a photo outlives the run
+   (a photo forgotten with /forget leaves no features behind);
 3. vocabulary grown by the corrections' new words; the active decoder grown to match (or a new
    decoder trained from scratch);
 4. a short cross-entropy warm-up on the feedback beside a replayed sample of Flickr8k train that
@@ -21,7 +23,6 @@ this module needs no settings, registry or Redis. The steps:
 """
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -51,6 +52,7 @@ from training.train import SelectionGate, TrainConfig, Trainer
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[dict], None]
 FEATURE_CHUNK = 64
+FEEDBACK_FEATURES = "feedback-features"  # in the run's folder, while the run encodes its feedback photos
 
 
 class RetrainError(RuntimeError):
@@ -92,7 +94,7 @@ class RetrainInputs:
     """Where a run reads from: the caller resolves these from its settings."""
 
     flickr8k_dir: Path
-    features_dir: Path  # feature caches, one folder per encoder (feedback photos under feedback/)
+    features_dir: Path  # Flickr8k feature caches, one folder per encoder (feedback photos are never cached here)
     resnet50_weights: str | None = None
     max_image_pixels: int = 40_000_000
 
@@ -131,9 +133,14 @@ class RetrainRun:
 
         self.stage("features", "Encoding photos…")
         flickr_cache = self.flickr8k_features(active, {**train_paths, **val_paths})
-        feedback_cache = self.feedback_features(active, feedback.photos)
-        cache = combined_cache(flickr_cache, sorted(train) + sorted(val), feedback_cache, feedback.photo_of)
-        del flickr_cache
+        feedback_dir = self.run_dir / FEEDBACK_FEATURES
+        try:
+            feedback_cache = self.feedback_features(active, feedback.photos, feedback_dir)
+            cache = combined_cache(flickr_cache, sorted(train) + sorted(val), feedback_cache, feedback.photo_of)
+        finally:
+            del flickr_cache
+            feedback_cache = None
+            shutil.rmtree(feedback_dir, ignore_errors=True)
 
         vocab, decoder, new_words = self.starting_point(active, train, feedback)
         # Cross-entropy on Flickr8k's human captions pulls a self-critically trained decoder back
@@ -224,26 +231,23 @@ class RetrainRun:
         self.emit({"event": "features", "source": "Flickr8k", "done": len(paths), "total": len(paths)})
         return cache
 
-    def feedback_features(self, active: Captioner, photos: dict[str, Path]) -> FeatureCache | None:
-        """Feedback photos in a cache of their own, appended to chunk by chunk (progress x/y).
+    def feedback_features(self, active: Captioner, photos: dict[str, Path], cache_dir: Path) -> FeatureCache | None:
+        """Feedback photos encoded into `cache_dir`, chunk by chunk (progress x/y).
 
-        Rebuilt when it holds a photo no longer in the feedback (someone used /forget), so the
-        features of a forgotten photo do not outlive it by more than one run.
+        The cache is the run's own and the caller deletes it once its rows are in memory: kept
+        between runs, it would hold the features of photos whose owners have since used /forget.
+        Encoding 1,000 photos again each run costs under a minute (docs/retraining.md).
         """
+        forget_shared_feedback_cache(self.inputs.features_dir)
         if not photos:
             return None
-        cache_dir = cache_dir_for(self.inputs.features_dir / "feedback", active.encoder.name)
-        names_file = cache_dir / "names.json"
-        if names_file.exists() and not set(json.loads(names_file.read_text())) <= set(photos):
-            shutil.rmtree(cache_dir)
-        cached = set(json.loads(names_file.read_text())) if names_file.exists() else set()
-        todo = sorted(set(photos) - cached)
+        shutil.rmtree(cache_dir, ignore_errors=True)  # left by a run that was killed
+        names = sorted(photos)
         cache = None
-        for start in range(0, max(len(todo), 1), FEATURE_CHUNK):
-            wanted = sorted(cached | set(todo[: start + FEATURE_CHUNK]))
+        for start in range(0, len(names), FEATURE_CHUNK):
+            wanted = names[: start + FEATURE_CHUNK]
             cache = build_feature_cache(active.encoder, {n: photos[n] for n in wanted}, cache_dir, progress=False)
-            done = len(cached) + min(len(todo), start + FEATURE_CHUNK)
-            self.emit({"event": "features", "source": "feedback", "done": done, "total": len(photos)})
+            self.emit({"event": "features", "source": "feedback", "done": len(wanted), "total": len(names)})
         return cache
 
     def starting_point(self, active: Captioner, train: dict[str, list[str]], feedback: FeedbackData):
@@ -270,6 +274,12 @@ class RetrainRun:
             result = score_captions(references, captions)
             scores[split] = {k: v for k, v in result.items() if k.startswith(("BLEU", "CIDEr")) or k in ("images", "tokenizer")}
         return scores
+
+
+def forget_shared_feedback_cache(features_dir: Path) -> None:
+    """Delete the feedback feature cache that versions before run-private caches kept under
+    FEATURES_DIR/feedback/: it may hold features of photos forgotten since."""
+    shutil.rmtree(features_dir / "feedback", ignore_errors=True)
 
 
 def promotion_gate(val: dict[str, list[str]], active_val: dict[str, float], tolerance: dict[str, float]) -> SelectionGate:

@@ -5,7 +5,8 @@ store, caption it, store the caption, reply with the 👍 👎 ✏️ buttons, a
 request done. A bad image ends the request at once with a clear message (no retry). Trouble
 reaching Telegram raises, so rq.Retry tries again (a caption already stored is sent, not made
 again); after the last try `report_caption_failure` ends the request failed and apologises.
-A request forgotten (/forget) while in hand ends quietly and leaves no row and no file behind.
+A request forgotten (/forget) while in hand ends quietly and leaves no row and no file behind,
+and its job in Redis keeps no chat id (the reply address it carried in its meta is dropped).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any
 
 from redis import Redis
 from rq.exceptions import AbandonedJobError
-from rq.job import Job
+from rq.job import Job, get_current_job
 from rq.timeouts import JobTimeoutException
 
 from captioning.images import ImageError, UnsupportedImageError
@@ -91,7 +92,16 @@ def caption_request(request_id: int) -> dict[str, Any]:
         return _answer(ctx, request_id)
     except RequestForgotten:
         log.warning("request %s was forgotten (/forget) while in hand; nothing of it is kept", request_id)
+        _drop_reply_address(get_current_job())
         return {"request_id": request_id, "status": "forgotten"}
+
+
+def _drop_reply_address(job: Job | None) -> None:
+    """The job of a forgotten request stays in Redis a while (its result, a failure): without the
+    chat and message it carried, nothing in it says whose photo it was."""
+    if job is not None and REPLY_TO_META in job.meta:
+        del job.meta[REPLY_TO_META]
+        job.save_meta()
 
 
 def _answer(ctx: worker_context.WorkerContext, request_id: int) -> dict[str, Any]:
@@ -285,7 +295,10 @@ def report_caption_failure(
     try:
         with session_scope(ctx.session_factory) as session:
             request = get_request(session, request_id, for_update=True)
-            if request is None or request.status in FINISHED:
+            if request is None:  # forgotten (/forget)
+                _drop_reply_address(job)
+                return
+            if request.status in FINISHED:
                 return
             reason = last_failure_reason(exc_type, exc_value, caption_stored=request.caption is not None)
             mark_failed(session, request_id, reason)

@@ -6,6 +6,7 @@ import hashlib
 import time
 from pathlib import Path
 
+from rq.job import Job
 from rq.serializers import JSONSerializer
 from service_stack import ADMIN_ID, jpeg_bytes, wait_until
 from sqlalchemy import func, select
@@ -122,9 +123,18 @@ def test_forget_deletes_the_users_data_and_the_photos_nobody_else_sent(stack, us
             Path(p) for p in session.scalars(select(CaptionRequest.media_path).where(CaptionRequest.user_id == user_id))
         }
     assert len(paths) == 2 and all(path.exists() for path in paths)
+    with stack.session() as session:
+        own_jobs = [f"caption-request-{i}" for i in session.scalars(select(CaptionRequest.id).where(CaptionRequest.user_id == user_id))]
+        [neighbours_job] = [f"caption-request-{i}" for i in session.scalars(select(CaptionRequest.id).where(CaptionRequest.user_id == neighbour))]
+    queue = stack.runtime.captions_queue
+    assert all(Job.fetch_many(own_jobs + [neighbours_job], connection=queue.connection, serializer=JSONSerializer))
 
     sent = stack.client.send_text(user_id, "/forget")
     stack.bot_says(user_id, "I deleted", after=sent["message_id"])
+
+    # Their finished jobs (which name the chat they answered) are gone from Redis; the neighbour's stays.
+    assert Job.fetch_many(own_jobs, connection=queue.connection, serializer=JSONSerializer) == [None, None]
+    assert Job.fetch(neighbours_job, connection=queue.connection, serializer=JSONSerializer).get_status() == "finished"
 
     with stack.session() as session:
         assert session.get(User, user_id) is None
