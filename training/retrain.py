@@ -236,7 +236,8 @@ class RetrainRun:
 
         The cache is the run's own and the caller deletes it once its rows are in memory: kept
         between runs, it would hold the features of photos whose owners have since used /forget.
-        Encoding 1,000 photos again each run costs under a minute (docs/retraining.md).
+        Encoding them again each run is cheap: the whole features stage of retrain_time.py's run 7
+        (1,300 feedback photos, none cached) took 36.9 s on the Intel Xeon.
         """
         forget_shared_feedback_cache(self.inputs.features_dir)
         if not photos:
