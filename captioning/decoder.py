@@ -8,7 +8,7 @@ non-padding position, so ended captions cost nothing in the largest matrix produ
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 import tensorflow as tf
@@ -27,6 +27,10 @@ class DecoderConfig:
     embed_dropout: float = 0.2
     attention_regularization: float = 1.0  # λ of the doubly stochastic penalty
     max_words: int = 30
+    # Words whose output units also read the whole image (the mean of the projected grid): words
+    # taught by feedback, which must recognise a kind of photo the frozen layers were never
+    # trained to tell apart (docs/retraining.md). Empty for a model trained from scratch.
+    image_word_ids: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -59,6 +63,13 @@ class AttentionDecoder(keras.Model):
         self.out_hidden = keras.layers.Dense(c.embed_dim, name="out_hidden", **dtype)
         self.out_context = keras.layers.Dense(c.embed_dim, use_bias=False, name="out_context", **dtype)
         self.out_vocab = keras.layers.Dense(c.vocab_size, name="out_vocab", **dtype)
+        self.image_words = None
+        if c.image_word_ids:
+            self.image_words = keras.layers.Dense(
+                len(c.image_word_ids), use_bias=False, kernel_initializer="zeros", name="image_words", **dtype
+            )
+            # (words read, vocabulary): scatters their logits into the vocabulary's columns
+            self.image_word_columns = tf.one_hot(c.image_word_ids, c.vocab_size)
         self.feature_dropout = keras.layers.Dropout(c.dropout, **dtype)
         self.embed_dropout = keras.layers.Dropout(c.embed_dropout, **dtype)
         self.output_dropout = keras.layers.Dropout(c.dropout, **dtype)
@@ -81,8 +92,23 @@ class AttentionDecoder(keras.Model):
         pre_output = tf.tanh(embedded + self.out_hidden(h) + self.out_context(context))
         return pre_output, h, c, alpha
 
-    def logits(self, pre_output, training: bool = False):
-        return self.out_vocab(self.output_dropout(pre_output, training=training))
+    def logits(self, pre_output, image=None, training: bool = False):
+        """Vocabulary logits; `image` (B, feature_dim), from `image_summary`, is needed only by a
+        decoder with image words, whose logits gain a term that reads the whole image."""
+        logits = self.out_vocab(self.output_dropout(pre_output, training=training))
+        if self.image_words is not None:
+            logits = logits + self.image_word_logits(image)
+        return logits
+
+    @staticmethod
+    def image_summary(features):
+        """The whole image as the image words read it: the mean of the projected grid (B, feature_dim)."""
+        return tf.reduce_mean(features, axis=1)
+
+    def image_word_logits(self, image):
+        """(B, vocab_size): the image words' image terms in their columns, zeros elsewhere."""
+        terms = self.image_words(image)
+        return tf.matmul(terms, tf.cast(self.image_word_columns, terms.dtype))
 
     def teacher_forced(self, grid, tokens, training: bool = False):
         """Run a whole caption batch: returns (pre-outputs (B, T-1, E), attention (B, T-1, cells)).
@@ -90,6 +116,9 @@ class AttentionDecoder(keras.Model):
         tokens is (B, T) with <start> first; position t predicts tokens[:, t + 1].
         """
         features, keys, h, c = self.start(grid, training)
+        return self._unroll(tokens, h, c, features, keys, training)
+
+    def _unroll(self, tokens, h, c, features, keys, training: bool):
         outputs, alphas = [], []
         for t in range(tokens.shape[1] - 1):
             pre_output, h, c, alpha = self.step(tokens[:, t], h, c, features, keys, training)
@@ -107,10 +136,16 @@ class AttentionDecoder(keras.Model):
         uniform target over the vocabulary into each word's one-hot target (a regulariser for
         cross-entropy; the returned NLL stays the plain one, so it is comparable across runs).
         """
-        pre_outputs, alphas = self.teacher_forced(grid, tokens, training)
+        features, keys, h, c = self.start(grid, training)
+        pre_outputs, alphas = self._unroll(tokens, h, c, features, keys, training)
         targets = tokens[:, 1:]
         mask = targets != 0
-        logits = tf.cast(self.logits(tf.boolean_mask(pre_outputs, mask), training), tf.float32)
+        logits = self.out_vocab(self.output_dropout(tf.boolean_mask(pre_outputs, mask), training=training))
+        if self.image_words is not None:  # each caption's image term, at each of its real positions
+            terms = self.image_words(self.image_summary(features))
+            terms = tf.boolean_mask(tf.repeat(terms[:, None, :], tf.shape(targets)[1], axis=1), mask)
+            logits = logits + tf.matmul(terms, tf.cast(self.image_word_columns, terms.dtype))
+        logits = tf.cast(logits, tf.float32)
         if logit_bias is not None:
             logits = logits + logit_bias
         token_weights = tf.boolean_mask(tf.broadcast_to(weights[:, None], tf.shape(targets)), mask)
@@ -130,5 +165,5 @@ class AttentionDecoder(keras.Model):
         grid = tf.zeros((1, self.config.grid_cells, self.config.feature_channels))
         features, keys, h, c = self.start(grid)
         pre_output, *_ = self.step(tf.zeros((1,), tf.int32), h, c, features, keys)
-        self.logits(pre_output)
+        self.logits(pre_output, self.image_summary(features))
         self.built = True

@@ -51,7 +51,7 @@ class CompiledDecoder:
         def step(words, h, c_state, features, keys):
             h, c_state, features, keys = (tf.cast(t, decoder.compute_dtype) for t in (h, c_state, features, keys))
             pre_output, h, c_state, alpha = decoder.step(words, h, c_state, features, keys)
-            logits = tf.cast(decoder.logits(pre_output), tf.float32)
+            logits = tf.cast(decoder.logits(pre_output, decoder.image_summary(features)), tf.float32)
             return tf.nn.log_softmax(logits + banned), *_float32((h, c_state, alpha))
 
         self.step = tf.function(

@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     retrain_holdout_fraction: float = 0.1  # corrected photos held back for evaluation
     retrain_new_word_min_count: int = 2  # a correction's new word joins the vocabulary from this count
     retrain_new_word_bias_offsets: tuple[float, ...] = (0.0, -0.5, -1.0, -1.5, -2.0)  # tried on the new words' output biases after the warm-up; the best that passes the promotion rule is kept (JSON list)
+    retrain_image_words: bool = True  # the new words' output units also read the whole image, so a new kind of photo can be recognised from the image itself
     # What feedback is trained on (training/feedback_screen.py); the rest stays stored, counted in the report.
     retrain_max_corrections_per_user: int = 50  # each user's oldest corrections up to this many
     retrain_max_correction_words: int = 30  # longer corrections are not captions

@@ -86,6 +86,7 @@ class RetrainOptions:
     beam: int = 3
     # offsets tried on the new words' output biases after training (training/new_word_bias.py)
     new_word_bias_offsets: tuple[float, ...] = (0.0, -0.5, -1.0, -1.5, -2.0)
+    image_words: bool = True  # the new words' output units also read the whole image (AttentionDecoder.image_words)
 
 
 
@@ -260,7 +261,8 @@ class RetrainRun:
             return base.extend(new_words), None, new_words
         new_words = feedback.new_words(active.vocab, o.new_word_min_count)
         vocab = active.vocab.extend(new_words)
-        return vocab, grow_decoder(active.decoder, len(vocab)), new_words
+        image_words = [vocab.index[w] for w in new_words] if o.image_words and o.warmup == "new-words" else []
+        return vocab, grow_decoder(active.decoder, len(vocab), image_words=image_words), new_words
 
     def score(self, captioner: Captioner, cache: FeatureCache, val: dict[str, list[str]], feedback: FeedbackData) -> dict:
         """COCO-toolkit scores of one model on val and on the held-back corrected photos."""
@@ -318,6 +320,6 @@ def warmup_data(
 def _decoder_sizes(active: Captioner) -> dict[str, Any]:
     """The active decoder's sizes, for a from-scratch decoder of the same shape."""
     sizes = active.config.decoder.to_dict()
-    for key in ("vocab_size", "feature_channels", "grid_cells"):
+    for key in ("vocab_size", "feature_channels", "grid_cells", "image_word_ids"):
         sizes.pop(key)
     return sizes

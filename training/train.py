@@ -29,7 +29,7 @@ from captioning.text import Vocabulary
 from training.cpu import cpu_has_bfloat16
 from training.data import BUCKET_BOUNDARIES, CaptionExamples, batched_dataset, make_examples
 from training.features import FeatureCache
-from training.finetune import VOCAB_AXES
+from training.finetune import IMAGE_WORDS_KERNEL, VOCAB_AXES
 from training.self_critical import SelfCriticalData
 
 log = logging.getLogger(__name__)
@@ -194,12 +194,18 @@ class Trainer:
         self._train_step = tf.function(train_step)
 
     def _trained_variables(self, only_words: list[int] | None) -> tuple[list, list | None]:
-        """All trainable variables, or (for a new-word warm-up) the vocabulary-sized ones with a 0/1
-        gradient mask that lets only `only_words` rows (embedding) and units (output layer) move."""
+        """All trainable variables, or (for a new-word warm-up) the vocabulary-sized ones and the image
+        words' kernel, with 0/1 gradient masks that let only `only_words` rows (embedding), units
+        (output layer) and image terms move."""
         if only_words is None:
             return self.decoder.trainable_variables, None
         variables, masks = [], []
+        image_words = list(self.decoder.config.image_word_ids)
         for variable in self.decoder.trainable_variables:
+            if variable.path == IMAGE_WORDS_KERNEL:  # the image terms of those words among the image words
+                variables.append(variable)
+                masks.append(tf.constant([[float(i in only_words) for i in image_words]]))
+                continue
             axis = VOCAB_AXES.get(variable.path)
             if axis is None:
                 continue

@@ -5,7 +5,7 @@ import numpy as np
 
 from captioning.text import tokenize
 from store.feedback import FeedbackExample
-from tiny_trainer import TRAIN, VAL, tiny_trainer
+from tiny_trainer import TINY, TRAIN, VAL, tiny_trainer
 from training.feedback_data import build_feedback_data
 from training.self_critical import SelfCriticalData, with_feedback
 
@@ -119,3 +119,16 @@ def test_a_new_word_warmup_moves_only_those_words_rows_and_output_units():
     kernel = after["out_vocab/kernel"] != before["out_vocab/kernel"]
     assert set(np.flatnonzero(embedding.any(axis=1))) <= {5} and set(np.flatnonzero(kernel.any(axis=0))) == {5}
     assert set(np.flatnonzero(after["out_vocab/bias"] != before["out_vocab/bias"])) == {5}
+
+
+def test_a_new_word_warmup_moves_only_those_words_image_terms():
+    """With image words, the warm-up also trains the image terms of the words it trains, not of
+    earlier image words."""
+    trainer = tiny_trainer(xe_only_words=[5], learning_rate=1e-2, decoder={**TINY, "image_word_ids": [6, 5]})
+    kernel = next(v for v in trainer.decoder.trainable_variables if v.path == "image_words/kernel")
+    trainer._make_optimizer(1e-2, 10)
+    tokens = np.array([trainer.vocab.encode("a dog runs on the grass")], np.int32)
+    for _ in range(3):
+        trainer._train_step(np.array([0]), tokens, np.ones(1, np.float32))
+    moved = np.flatnonzero((kernel.numpy() != 0).any(axis=0))
+    assert list(moved) == [1]  # word 5's column; word 6's stays at zero
