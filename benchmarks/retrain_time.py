@@ -15,7 +15,8 @@ A new kind of photo (`--new-kind N`): the first N feedback photos are turned int
 which Flickr8k lacks (no caption of it says "sketch"), and corrected with one phrasing: "a pencil
 sketch of " + one of the photo's captions. After retraining, 100 val photos turned into sketches
 the same way (new photos, never trained on) are captioned by the active and the new model, and the
-share of captions that use the phrasing is reported: what users taught, carried over to new photos.
+share of captions that use the phrasing is reported: what users taught, carried over to new photos;
+so is the share of the 1,000 ordinary val photos that the new model gives the phrasing anyway.
 
 Full run (about half an hour; the Flickr8k feature cache of the active model's encoder is reused):
     python benchmarks/retrain_time.py --feedback 1000 --new-kind 300
@@ -115,17 +116,23 @@ def add_feedback(settings: Settings, count: int, new_kind: int = 0) -> dict[str,
 
 def measure_transfer(settings: Settings, report: dict) -> dict:
     """Share of new sketches (val photos, never trained on) whose caption uses the taught phrasing,
-    for the active model and the new one."""
+    for the active model and the new one; and, for the new one, the share of ordinary val photos
+    given the phrasing anyway (where it is wrong)."""
     from captioning.captioner import Captioner
     from training.pipeline import flickr8k_captions
 
-    _, val_paths = flickr8k_captions(settings.flickr8k_dir, "val", TRANSFER_PHOTOS)
-    photos = [pencil_sketch(feedback_photo(path, 10_000 + i)) for i, path in enumerate(val_paths[n] for n in sorted(val_paths))]
+    _, val_paths = flickr8k_captions(settings.flickr8k_dir, "val", None)
+    names = sorted(val_paths)
+    photos = [pencil_sketch(feedback_photo(val_paths[n], 10_000 + i)) for i, n in enumerate(names[:TRANSFER_PHOTOS])]
     result: dict = {"photos": len(photos), "phrase": NEW_KIND_PHRASE}
     for label, bundle in (("active", report["active_bundle"]), ("new", report["bundle"])):
-        captions = [c.text for c in Captioner.load(bundle).caption(photos, beam=settings.caption_beam)]
+        captioner = Captioner.load(bundle)
+        captions = [c.text for c in captioner.caption(photos, beam=settings.caption_beam)]
         result[f"{label}_share"] = round(sum(NEW_KIND_PHRASE in c for c in captions) / len(captions), 3)
         result[f"{label}_examples"] = captions[:5]
+    ordinary = [c.text for c in captioner.caption([val_paths[n] for n in names], beam=settings.caption_beam)]
+    result["new_share_of_ordinary_val_photos"] = round(sum(NEW_KIND_PHRASE in c for c in ordinary) / len(ordinary), 4)
+    result["ordinary_val_photos"] = len(ordinary)
     return result
 
 

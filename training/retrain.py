@@ -12,7 +12,9 @@ this module needs no settings, registry or Redis. The steps:
 3. vocabulary grown by the corrections' new words; the active decoder grown to match (or a new
    decoder trained from scratch);
 4. a short cross-entropy warm-up on the feedback beside a replayed sample of Flickr8k train that
-   trains only the new words' rows (or, with warmup="own-captions", the whole decoder on Flickr8k
+   trains only the new words' rows and their image terms (an output term that reads the whole
+   image, so a new kind of photo is told apart by the image itself: AttentionDecoder.image_words)
+   (or, with warmup="own-captions", the whole decoder on Flickr8k
    photos captioned by the active model), so new words enter what the model samples; then
    self-critical training on Flickr8k train plus the feedback, which keeps the self-critical gain
    of the shipped recipe that cross-entropy epochs on human captions undo (training/self_critical.py);
