@@ -178,10 +178,16 @@ async def pending_updates(request: web.Request) -> list[dict[str, Any]]:
     return _state(request).updates
 
 
+def _scope_key(kind: str) -> str:
+    return json.dumps({"type": kind}, sort_keys=True) + "|"
+
+
 async def bot_info(request: web.Request) -> dict[str, Any]:
+    """getMe, the default commands, those for groups (the default ones unless set), the description."""
     state = _state(request)
-    default_scope = json.dumps({"type": "default"}, sort_keys=True) + "|"
-    return {"bot": state.bot_user, "commands": state.commands.get(default_scope, []),
+    default = state.commands.get(_scope_key("default"), [])
+    return {"bot": state.bot_user, "commands": default,
+            "group_commands": state.commands.get(_scope_key("all_group_chats"), default),
             "description": state.description}
 
 

@@ -18,7 +18,7 @@ from bot.auto_captions import AUTO_KEY
 from service.feedback_buttons import parse_callback_data
 from store.models import CaptionRequest, Correction, Rating
 
-_member_ids = itertools.count(7001)
+_member_ids = itertools.count(60_001)
 _group_ids = itertools.count(-7001, -1)
 
 

@@ -7,7 +7,16 @@ import asyncio
 
 import pytest
 from sandbox_helpers import jpeg_bytes, make_bot
-from telegram import Chat, ChatMember, InlineKeyboardButton, InlineKeyboardMarkup, MessageEntity, Update
+from telegram import (
+    BotCommand,
+    BotCommandScopeAllGroupChats,
+    Chat,
+    ChatMember,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    MessageEntity,
+    Update,
+)
 from telegram.error import BadRequest
 
 from sandbox.client import SandboxError
@@ -95,3 +104,17 @@ def test_groups_refuse_what_telegram_would(client, group):
         client.send_text(OWNER, "not my chat", chat_id=MEMBER)
     with pytest.raises(SandboxError, match="status must be"):
         client.set_member_status(group, MEMBER, "king")
+
+
+def test_commands_set_for_group_chats_are_listed_beside_the_default_ones(sandbox, client):
+    async def body():
+        async with make_bot(sandbox) as bot:
+            await bot.set_my_commands([BotCommand("start", "hello")])
+            before = client.bot_info()["group_commands"]
+            await bot.set_my_commands([BotCommand("caption", "describe")], scope=BotCommandScopeAllGroupChats())
+            return before
+
+    before = run(body())
+    info = client.bot_info()
+    assert before == info["commands"] == [{"command": "start", "description": "hello"}]
+    assert info["group_commands"] == [{"command": "caption", "description": "describe"}]
