@@ -35,17 +35,17 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     runtime = runtime_of(context)
     user_id = update.effective_user.id
-    deleted_files = await asyncio.to_thread(forget_everything, runtime, user_id, update.effective_chat.id)
+    deleted_files = await asyncio.to_thread(forget_everything, runtime, user_id)
     await update.effective_message.reply_text(replies.FORGOTTEN.format(photos=deleted_files))
 
 
-def forget_everything(runtime: Runtime, user_id: int, chat_id: int) -> int:
+def forget_everything(runtime: Runtime, user_id: int) -> int:
     """Delete the user's rows, then the photo files nobody else sent and the ended caption jobs;
     returns how many files went."""
     with session_scope(runtime.session_factory) as session:
         request_ids = request_ids_of(session, user_id)
         paths = forget_user(session, user_id)
-    forget_prompts(runtime, chat_id, user_id)
+    forget_prompts(runtime, user_id)
     delete_ended_caption_jobs(runtime, request_ids)
     return sum(delete_media_file(Path(path), runtime.settings.resolved_media_dir) for path in paths)
 

@@ -88,15 +88,16 @@ def test_caption_as_a_reply_to_a_members_photo_captions_that_photo_in_reply_to_i
                    for m in stack.client.messages(chat_id))
 
 
-def test_a_photo_whose_caption_mentions_the_bot_is_captioned_in_a_supergroup(stack):
+def test_a_photo_whose_caption_mentions_the_bot_or_is_caption_is_captioned_in_a_supergroup(stack):
     chat_id, users = new_group(stack, "supergroup", member="member")
-    photo = stack.client.send_photo(users["member"], jpeg_bytes(seed=7102), f"what is this, @{bot_username(stack)}?",
-                                    chat_id=chat_id)
+    mentioned = stack.client.send_photo(users["member"], jpeg_bytes(seed=7102),
+                                        f"what is this, @{bot_username(stack)}?", chat_id=chat_id)
+    commanded = stack.client.send_photo(users["member"], jpeg_bytes(seed=7108), "/caption", chat_id=chat_id)
 
-    reply = reply_in(stack, chat_id, photo["message_id"])
-
-    assert reply["reply_markup"]["inline_keyboard"][0][0]["callback_data"].startswith("r1:")
-    assert requests_for(stack, chat_id, photo["message_id"])[0].user_id == users["member"]
+    for photo in (mentioned, commanded):
+        reply = reply_in(stack, chat_id, photo["message_id"])
+        assert reply["reply_markup"]["inline_keyboard"][0][0]["callback_data"].startswith("r1:")
+        assert requests_for(stack, chat_id, photo["message_id"])[0].user_id == users["member"]
 
 
 def test_a_plain_photo_in_a_group_without_auto_is_not_captioned(stack):
@@ -182,3 +183,24 @@ def test_caption_without_a_photo_and_auto_outside_a_group_are_explained(stack, u
 
     private = stack.client.send_text(user_id, "/auto on")
     assert stack.bot_says(user_id, "/auto is for groups", after=private["message_id"])["text"] == replies.AUTO_GROUPS_ONLY
+
+
+def test_forget_in_the_private_chat_closes_the_members_correction_question_in_a_group(stack):
+    chat_id, users = new_group(stack, member="member", poster="member")
+    member = users["member"]  # corrects a caption of another member's photo, which outlives their /forget
+    photo = stack.client.send_photo(users["poster"], jpeg_bytes(seed=7109), f"@{bot_username(stack)}", chat_id=chat_id)
+    reply = reply_in(stack, chat_id, photo["message_id"])
+    caption_id = caption_id_of(reply)
+    stack.client.press_button(member, reply["message_id"], f"r1:{caption_id}:fix", chat_id=chat_id)
+    stack.client.wait_for_message(chat_id, lambda m: "better description" in (m.get("text") or ""),
+                                  after_message_id=reply["message_id"])
+
+    forget = stack.client.send_text(member, "/forget")
+    stack.bot_says(member, "I deleted", after=forget["message_id"])
+    late = stack.client.send_text(member, "a late answer", chat_id=chat_id)
+    all_handled(stack, chat_id, member)
+
+    with stack.session() as session:
+        assert session.scalars(select(Correction).where(Correction.user_id == member)).all() == []
+    assert not any((m.get("reply_to_message") or {}).get("message_id") == late["message_id"]
+                   for m in stack.client.messages(chat_id))
