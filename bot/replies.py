@@ -18,6 +18,26 @@ HELP = (
     "You can send up to {per_minute} photos a minute."
 )
 HINT = "Send me a photo and I'll describe it. /help says more."
+GROUP_START = (
+    "Hi! In this group I describe photos when asked: reply /caption to a photo, or mention me in "
+    "a photo's caption. An admin can send /auto on to have every photo described.\n\n"
+    "Under each description, 👍 👎 and ✏️ work for every member. /help says more."
+)
+GROUP_HELP = (
+    "Reply /caption to a photo (or an image sent as a file, up to {max_mb} MB), or mention me in "
+    "its caption, and I'll reply with a description. "
+    f"{ACCEPTED_FORMATS_SENTENCE}\n"
+    "/auto on makes me describe every photo in this group, /auto off stops it (admins only).\n"
+    "👍 / 👎 rate a description, ✏️ lets you write a better one: your next message here is taken as it.\n"
+    "/forget deletes your photos, requests, ratings and corrections."
+)
+GROUP_HINT = "Reply /caption to a photo and I'll describe it. /help says more."
+CAPTION_USAGE = "Send /caption as a reply to a photo (or an image file), and I'll describe that photo."
+AUTO_GROUPS_ONLY = "/auto is for groups: here in our chat I describe every photo you send anyway."
+AUTO_USAGE = "Automatic descriptions are {state} in this group. /auto on or /auto off changes it (admins only)."
+AUTO_ADMINS_ONLY = "Sorry, only this group's admins can turn automatic descriptions on or off."
+AUTO_ON = "Done: I'll describe every photo sent to this group. /auto off stops it."
+AUTO_OFF = "Done: I'll describe photos here only when asked (/caption as a reply, or a mention)."
 RATE_LIMITED = "That's a lot of photos at once! Please wait a minute and send it again."
 TOO_BIG = "That file is too big for me: I can fetch files up to {max_mb} MB. Please send a smaller one."
 UNSUPPORTED = UNSUPPORTED_FORMAT_REPLY
@@ -29,6 +49,10 @@ NOTHING_TO_FORGET = "I have nothing stored about you."
 STALE_BUTTON = "Sorry, this button no longer works. Send the photo again for a fresh description."
 RATED = {"up": "Thanks for the 👍!", "down": "Thanks, noted 👎. ✏️ lets you write a better one."}
 CORRECTION_PROMPT = "What would be a better description? Send it as your next message, or press Cancel."
+GROUP_CORRECTION_PROMPT = (
+    "{name}, what would be a better description? Send it as your next message in this group, or press Cancel."
+)
+PROMPT_OF_ANOTHER_MEMBER = "Only the member who pressed ✏️ can answer or cancel this question, while it is open."
 PROMPT_NOT_OPENED = "I can't reach my storage right now, so I couldn't ask for a better description. Please press ✏️ again in a minute."
 CORRECTION_SAVED = "Thank you! I saved your description; it will help me learn."
 CORRECTION_EMPTY = "That looks empty. Send a short description, please."
