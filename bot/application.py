@@ -18,11 +18,11 @@ from telegram.ext import (
     filters,
 )
 
-from bot import admin, canary_admin, commands, correction_prompt, corrections, feedback_admin, model_admin, photos, ratings, report
+from bot import admin, canary_admin, commands, correction_prompt, corrections, feedback_admin, forget, model_admin, photos, ratings, report
 from bot.errors import on_error
 from bot.state import attach_runtime
 from bot.update_order import PerUserUpdateProcessor
-from service.feedback_buttons import CANCEL_DATA_PREFIX
+from service.feedback_buttons import CANCEL_DATA_PREFIX, FORGET_DATA_PREFIX
 from service.runtime import Runtime, connect
 from service.settings import Settings
 
@@ -30,10 +30,10 @@ log = logging.getLogger(__name__)
 # Handlers wait on Redis and the database in threads; this many updates (of different users) may
 # do so at once.
 CONCURRENT_UPDATES = 16
+# The menu's one-tap chips; /forget is not one (it deletes everything), /start and /help name it.
 COMMANDS = [
     BotCommand("start", "what this bot does"),
     BotCommand("help", "how to use it"),
-    BotCommand("forget", "delete everything the bot keeps about you"),
 ]
 
 
@@ -42,7 +42,7 @@ def handlers() -> list[BaseHandler]:
     return [
         CommandHandler("start", commands.start),
         CommandHandler("help", commands.help_command),
-        CommandHandler("forget", commands.forget),
+        CommandHandler("forget", forget.forget),
         CommandHandler("stats", admin.stats),
         CommandHandler("model", admin.model),
         CommandHandler("models", model_admin.models),
@@ -57,6 +57,7 @@ def handlers() -> list[BaseHandler]:
         MessageHandler(new_messages & filters.PHOTO, photos.on_photo),
         MessageHandler(new_messages & filters.Document.ALL, photos.on_document),
         CallbackQueryHandler(correction_prompt.on_cancel, pattern=CANCEL_DATA_PREFIX),
+        CallbackQueryHandler(forget.on_answer, pattern=FORGET_DATA_PREFIX),
         CallbackQueryHandler(ratings.on_button),
         MessageHandler(new_messages & filters.TEXT & ~filters.COMMAND, corrections.on_text),
         MessageHandler(new_messages, corrections.on_anything_else),
