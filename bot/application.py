@@ -25,6 +25,7 @@ from bot import (
     correction_prompt,
     corrections,
     feedback_admin,
+    forget,
     group_commands,
     model_admin,
     photos,
@@ -34,7 +35,7 @@ from bot import (
 from bot.errors import on_error
 from bot.state import attach_runtime
 from bot.update_order import PerUserUpdateProcessor
-from service.feedback_buttons import CANCEL_DATA_PREFIX
+from service.feedback_buttons import CANCEL_DATA_PREFIX, FORGET_DATA_PREFIX
 from service.runtime import Runtime, connect
 from service.settings import Settings
 
@@ -42,10 +43,10 @@ log = logging.getLogger(__name__)
 # Handlers wait on Redis and the database in threads; this many updates (of different users) may
 # do so at once.
 CONCURRENT_UPDATES = 16
+# The menu's one-tap chips; /forget is not one (it deletes everything), /start and /help name it.
 COMMANDS = [
     BotCommand("start", "what this bot does"),
     BotCommand("help", "how to use it"),
-    BotCommand("forget", "delete everything the bot keeps about you"),
 ]
 GROUP_COMMANDS = [
     BotCommand("caption", "describe the photo this replies to"),
@@ -59,7 +60,7 @@ def handlers() -> list[BaseHandler]:
     return [
         CommandHandler("start", commands.start),
         CommandHandler("help", commands.help_command),
-        CommandHandler("forget", commands.forget),
+        CommandHandler("forget", forget.forget),
         CommandHandler("caption", group_commands.caption),
         CommandHandler("auto", group_commands.auto),
         CommandHandler("stats", admin.stats),
@@ -75,6 +76,7 @@ def handlers() -> list[BaseHandler]:
         CommandHandler("include", feedback_admin.include),
         MessageHandler(new_messages & (filters.PHOTO | filters.Document.ALL), photos.on_photo),
         CallbackQueryHandler(correction_prompt.on_cancel, pattern=CANCEL_DATA_PREFIX),
+        CallbackQueryHandler(forget.on_answer, pattern=FORGET_DATA_PREFIX),
         CallbackQueryHandler(ratings.on_button),
         MessageHandler(new_messages & filters.TEXT & ~filters.COMMAND, corrections.on_text),
         MessageHandler(new_messages, corrections.on_anything_else),

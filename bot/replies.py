@@ -14,7 +14,7 @@ HELP = (
     "Send a photo (or an image as a file, up to {max_mb} MB) and I'll reply with a description. "
     f"{ACCEPTED_FORMATS_SENTENCE}\n"
     "👍 / 👎 rate a description (you can change your mind), ✏️ lets you write a better one.\n"
-    "/forget deletes your photos, requests, ratings and corrections.\n"
+    "/forget deletes your photos, requests, ratings and corrections (it asks first).\n"
     "You can send up to {per_minute} photos a minute."
 )
 HINT = "Send me a photo and I'll describe it. /help says more."
@@ -43,8 +43,15 @@ TOO_BIG = "That file is too big for me: I can fetch files up to {max_mb} MB. Ple
 UNSUPPORTED = UNSUPPORTED_FORMAT_REPLY
 STORAGE_DOWN = "I can't reach my storage right now. Please try again in a minute."
 UNEXPECTED = "Sorry, something went wrong on my side. Please try again."
-FORGOTTEN = "Done: I deleted {photos} photo(s) and everything else I kept about you."
-NOTHING_TO_FORGET = "I have nothing stored about you."
+FORGET_QUESTION = (
+    "Delete everything I keep about you: your photos, requests, ratings and corrections? "
+    "This can't be undone."
+)
+FORGET_KEPT = "Kept: I deleted nothing."
+FORGET_EXPIRED = "This question has expired and I deleted nothing. Send /forget again if you want to."
+FORGOTTEN = "Done: I deleted {photos} and everything else I kept about you."
+FORGOTTEN_NO_PHOTOS = "Done: I deleted everything I kept about you (no photos were stored)."
+NOTHING_TO_FORGET = "Done: nothing was stored about you, so there was nothing to delete."
 
 STALE_BUTTON = "Sorry, this button no longer works. Send the photo again for a fresh description."
 RATED = {"up": "Thanks for the 👍!", "down": "Thanks, noted 👎. ✏️ lets you write a better one."}
@@ -70,6 +77,20 @@ RETRAIN_QUEUED = "Retraining is queued on the trainer (job {job_id}). I'll keep 
 
 def megabytes(size: int) -> int:
     return size // (1024 * 1024)
+
+
+def counted(count: int, singular: str, plural: str) -> str:
+    """"1 photo", "3 photos": a number with the noun that agrees with it."""
+    return f"{count} {singular if count == 1 else plural}"
+
+
+def forgotten(anything: bool, photos: int) -> str:
+    """What /forget deleted, in words."""
+    if not anything:
+        return NOTHING_TO_FORGET
+    if photos == 0:
+        return FORGOTTEN_NO_PHOTOS
+    return FORGOTTEN.format(photos=counted(photos, "photo", "photos"))
 RETRAIN_BUSY = (
     "A retraining is already {state} (asked by {requested_by} at {since} UTC){progress}. "
     "I won't queue another; /models shows the versions."

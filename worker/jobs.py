@@ -22,6 +22,7 @@ from rq.job import Job, get_current_job
 from rq.timeouts import JobTimeoutException
 
 from captioning.images import ImageError, UnsupportedImageError
+from captioning.text import as_sentence
 from service.feedback_buttons import feedback_keyboard
 from service.image_formats import UNSUPPORTED_FORMAT_REPLY
 from service.media_files import delete_media_file
@@ -245,16 +246,6 @@ def _tell(ctx: worker_context.WorkerContext, chat_id: int, message_id: int, text
         ctx.bot_api.send_message(chat_id, text, reply_to_message_id=message_id)
     except BotApiError as error:
         log.warning("could not tell chat %s: %s", chat_id, error)
-
-
-def as_sentence(text: str) -> str:
-    """"a dog runs on grass" -> "A dog runs on grass." (the stored caption stays as the model said it)."""
-    text = text.strip()
-    if not text:
-        return "I'm not sure what this shows."
-    if text[-1] not in ".!?":
-        text += "."
-    return text[0].upper() + text[1:]
 
 
 def failure_reason(exc_type: type[BaseException] | None, exc_value: BaseException | None) -> str:

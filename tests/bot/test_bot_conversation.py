@@ -129,8 +129,8 @@ def test_forget_deletes_the_users_data_and_the_photos_nobody_else_sent(stack, us
     queue = stack.runtime.captions_queue
     assert all(Job.fetch_many(own_jobs + [neighbours_job], connection=queue.connection, serializer=JSONSerializer))
 
-    sent = stack.client.send_text(user_id, "/forget")
-    stack.bot_says(user_id, "I deleted", after=sent["message_id"])
+    done = stack.forget(user_id)
+    assert done["text"].startswith("Done: I deleted 2 photos and everything else")
 
     # Their finished jobs (which name the chat they answered) are gone from Redis; the neighbour's stays.
     assert Job.fetch_many(own_jobs, connection=queue.connection, serializer=JSONSerializer) == [None, None]

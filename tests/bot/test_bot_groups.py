@@ -195,8 +195,7 @@ def test_forget_in_the_private_chat_closes_the_members_correction_question_in_a_
     stack.client.wait_for_message(chat_id, lambda m: "better description" in (m.get("text") or ""),
                                   after_message_id=reply["message_id"])
 
-    forget = stack.client.send_text(member, "/forget")
-    stack.bot_says(member, "I deleted", after=forget["message_id"])
+    stack.forget(member)
     late = stack.client.send_text(member, "a late answer", chat_id=chat_id)
     all_handled(stack, chat_id, member)
 

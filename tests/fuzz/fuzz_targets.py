@@ -20,8 +20,10 @@ from bot.corrections import clean_correction
 from service.feedback_buttons import (
     callback_data,
     cancel_callback_data,
+    forget_callback_data,
     parse_callback_data,
     parse_cancel_callback_data,
+    parse_forget_callback_data,
 )
 from captioning.images import ImageError, open_image
 from captioning.text import normalize_caption, tokenize
@@ -104,7 +106,7 @@ def image_seeds() -> tuple[bytes, ...]:
 
 def text_seeds() -> tuple[bytes, ...]:
     return tuple(text.encode() for text in (
-        callback_data(1, "up"), callback_data(987654321, "fix"), cancel_callback_data(42, "0a1b2c3d"),
+        callback_data(1, "up"), callback_data(987654321, "fix"), cancel_callback_data(42, "0a1b2c3d"), forget_callback_data("0a1b2c3d", "delete"),
         "a dog runs on the grass", "A man's red-shirt…  on\ta bench!\n", "ÇA VA 123 ünïcödé 👍 İstanbul",
     ))
 
@@ -139,6 +141,8 @@ def check_callback_text(text: str) -> None:
     assert press is None or callback_data(press.caption_id, press.action) == text
     cancel = parse_cancel_callback_data(text)
     assert cancel is None or cancel_callback_data(cancel.caption_id, cancel.prompt_token) == text
+    forget = parse_forget_callback_data(text)
+    assert forget is None or forget_callback_data(forget.token, forget.choice) == text
     assert press is None or cancel is None
 
 
