@@ -18,11 +18,11 @@ from telegram.ext import (
     filters,
 )
 
-from bot import admin, canary_admin, commands, correction_prompt, corrections, feedback_admin, model_admin, photos, ratings, report
+from bot import admin, attention, canary_admin, commands, correction_prompt, corrections, feedback_admin, model_admin, photos, ratings, report
 from bot.errors import on_error
 from bot.state import attach_runtime
 from bot.update_order import PerUserUpdateProcessor
-from service.feedback_buttons import CANCEL_DATA_PREFIX
+from service.feedback_buttons import ATTENTION_DATA_PREFIX, CANCEL_DATA_PREFIX
 from service.runtime import Runtime, connect
 from service.settings import Settings
 
@@ -57,6 +57,7 @@ def handlers() -> list[BaseHandler]:
         MessageHandler(new_messages & filters.PHOTO, photos.on_photo),
         MessageHandler(new_messages & filters.Document.ALL, photos.on_document),
         CallbackQueryHandler(correction_prompt.on_cancel, pattern=CANCEL_DATA_PREFIX),
+        CallbackQueryHandler(attention.on_attention, pattern=ATTENTION_DATA_PREFIX),
         CallbackQueryHandler(ratings.on_button),
         MessageHandler(new_messages & filters.TEXT & ~filters.COMMAND, corrections.on_text),
         MessageHandler(new_messages, corrections.on_anything_else),

@@ -14,7 +14,7 @@ from bot.state import runtime_of
 from service.media_files import delete_media_file
 from service.runtime import Runtime
 from store.db import session_scope
-from store.queries import forget_user, request_ids_of
+from store.queries import caption_ids_of, forget_user, request_ids_of
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -38,12 +38,13 @@ async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 def forget_everything(runtime: Runtime, user_id: int, chat_id: int) -> int:
-    """Delete the user's rows, then the photo files nobody else sent and the ended caption jobs;
-    returns how many files went."""
+    """Delete the user's rows, then the photo files nobody else sent, the ended caption and
+    attention-map jobs and the maps' file ids; returns how many files went."""
     with session_scope(runtime.session_factory) as session:
         request_ids = request_ids_of(session, user_id)
+        caption_ids = caption_ids_of(session, user_id)
         paths = forget_user(session, user_id)
     forget_prompts(runtime, chat_id, user_id)
-    delete_ended_caption_jobs(runtime, request_ids)
+    delete_ended_caption_jobs(runtime, request_ids, caption_ids)
     return sum(delete_media_file(Path(path), runtime.settings.resolved_media_dir) for path in paths)
 

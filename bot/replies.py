@@ -1,6 +1,7 @@
 """Every sentence the bot says, in one place, so they stay short, true and consistent."""
 from __future__ import annotations
 
+from service.attention_maps import PHOTO_GONE_REPLY
 from service.image_formats import ACCEPTED_FORMATS_SENTENCE, UNSUPPORTED_FORMAT_REPLY
 
 START = (
@@ -38,6 +39,9 @@ CORRECTION_RATE_LIMITED = "That's a lot of descriptions at once! Please wait a m
 BUTTONS_RATE_LIMITED = "Slow down a little, please: try that button again in a minute."
 TEXTS_RATE_LIMITED = "That's a lot of messages at once! I'll read new ones again in a minute."
 CORRECTION_CANCELLED = "Cancelled: no new description for this photo."
+ATTENTION_QUEUED = "Drawing where I looked for each word; the picture follows in a moment."
+ATTENTION_UNDER_WAY = "I'm still drawing it; the picture follows in a moment."
+ATTENTION_PHOTO_GONE = PHOTO_GONE_REPLY
 PROMPT_CLOSED = "This question is already closed; there is nothing to cancel."
 
 ADMINS_ONLY = "Sorry, only the bot's admins can do that."

@@ -95,7 +95,7 @@ def test_a_photo_sent_from_the_page_is_captioned_rated_and_corrected(stack, chat
     page = chat.page
     chat.send_photo(jpeg_bytes(seed=11))
     caption = chat.captions().first
-    expect(caption.locator(".keyboard button")).to_have_text(["👍", "👎", "✏️"], timeout=30_000)
+    expect(caption.locator(".keyboard button")).to_have_text(["👍", "👎", "✏️", "🔍"], timeout=30_000)
     chat.settle()
     assert chat.newest_is_in_view()
 
