@@ -9,6 +9,7 @@ the chat it carried (worker/jobs.py), so no worker ever meets a job deleted unde
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from redis.exceptions import RedisError
 from rq.job import Job, JobStatus
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 ENDED = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
 
 
-def delete_ended_caption_jobs(runtime: Runtime, request_ids: list[int], caption_ids: list[int] = ()) -> int:
+def delete_ended_caption_jobs(runtime: Runtime, request_ids: Sequence[int], caption_ids: Sequence[int] = ()) -> int:
     """Delete the ended jobs of these requests and captions, and the captions' attention-map keys;
     returns how many jobs went. Redis being out is logged: the rows and photos are gone already,
     and the jobs and keys expire on their own."""

@@ -6,15 +6,16 @@ from service.image_formats import ACCEPTED_FORMATS_SENTENCE, UNSUPPORTED_FORMAT_
 
 START = (
     "Hi! Send me a photo and I'll describe it in a sentence.\n\n"
-    "Under each description you'll find 👍 👎 and ✏️: tell me if I got it right, or write a "
-    "better description. Photos you rate or correct, with your rating or correction, may be "
-    "used to improve me.\n\n"
+    "Under each description you'll find 👍 👎 ✏️ and 🔍: tell me if I got it right, write a "
+    "better description, or see where I looked for each word. Photos you rate or correct, with "
+    "your rating or correction, may be used to improve me.\n\n"
     "/help shows what I can do; /forget deletes everything I have about you."
 )
 HELP = (
     "Send a photo (or an image as a file, up to {max_mb} MB) and I'll reply with a description. "
     f"{ACCEPTED_FORMATS_SENTENCE}\n"
-    "👍 / 👎 rate a description (you can change your mind), ✏️ lets you write a better one.\n"
+    "👍 / 👎 rate a description (you can change your mind), ✏️ lets you write a better one, "
+    "🔍 shows where I looked for each word.\n"
     "/forget deletes your photos, requests, ratings and corrections.\n"
     "You can send up to {per_minute} photos a minute."
 )

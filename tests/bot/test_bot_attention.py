@@ -121,3 +121,22 @@ def test_a_caption_whose_photo_file_is_gone_is_answered_politely_and_queues_noth
     assert "no longer have this photo" in press(stack, user_id, reply["message_id"], attention_callback_data(caption_id))
     assert attention_job(stack, caption_id) is None
     assert attention_maps_in(stack, user_id, reply["message_id"]) == []
+
+
+def test_a_drawing_that_fails_is_apologised_for_and_the_next_press_queues_it_again(stack, user_id):
+    sent, reply, caption_id = send_photo_and_wait_for_caption(stack, user_id, jpeg_bytes(seed=706))
+    with stack.session() as session:
+        media_path = Path(session.scalars(select(CaptionRequest.media_path).where(
+            CaptionRequest.user_id == user_id, CaptionRequest.message_id == sent["message_id"])).one())
+    photo = media_path.read_bytes()
+    media_path.write_bytes(photo[:200])  # damaged on disk: the worker cannot decode it
+    data = attention_callback_data(caption_id)
+
+    assert "Drawing" in press(stack, user_id, reply["message_id"], data)
+    apology = stack.bot_says(user_id, "couldn't draw where I looked", after=reply["message_id"], timeout=60)
+    assert apology["reply_to_message"]["message_id"] == reply["message_id"]
+    assert attention_job(stack, caption_id).get_status() == "failed"
+
+    media_path.write_bytes(photo)
+    assert "Drawing" in press(stack, user_id, reply["message_id"], data), "the failed drawing left no claim behind"
+    wait_for_attention_maps(stack, user_id, reply["message_id"], 1)
