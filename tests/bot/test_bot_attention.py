@@ -13,7 +13,14 @@ from service_stack import jpeg_bytes, wait_until
 from sqlalchemy import select
 from test_bot_conversation import answer_to, send_photo_and_wait_for_caption
 
-from service.attention_maps import attention_job_id, attention_map_caption, sent_file_id
+from service.attention_maps import (
+    attention_job_id,
+    attention_map_caption,
+    claim_drawing,
+    end_drawing,
+    remember_sent_file,
+    sent_file_id,
+)
 from service.feedback_buttons import attention_callback_data
 from store.models import CaptionRequest
 from store.queries import get_caption
@@ -140,3 +147,22 @@ def test_a_drawing_that_fails_is_apologised_for_and_the_next_press_queues_it_aga
     media_path.write_bytes(photo)
     assert "Drawing" in press(stack, user_id, reply["message_id"], data), "the failed drawing left no claim behind"
     wait_for_attention_maps(stack, user_id, reply["message_id"], 1)
+
+
+def test_a_press_while_the_map_is_being_drawn_queues_nothing_more(stack, user_id):
+    _, reply, caption_id = send_photo_and_wait_for_caption(stack, user_id, jpeg_bytes(seed=707))
+    assert claim_drawing(stack.runtime.redis, caption_id, ttl_s=60)  # as the first press leaves it
+
+    assert "still drawing" in press(stack, user_id, reply["message_id"], attention_callback_data(caption_id))
+    assert attention_job(stack, caption_id) is None
+    end_drawing(stack.runtime.redis, caption_id)
+
+
+def test_a_kept_file_telegram_no_longer_knows_is_dropped_and_the_map_drawn_again(stack, user_id):
+    _, reply, caption_id = send_photo_and_wait_for_caption(stack, user_id, jpeg_bytes(seed=708))
+    remember_sent_file(stack.runtime.redis, caption_id, "AgACAgQAAxkBAAno-such-file")
+
+    assert "Drawing" in press(stack, user_id, reply["message_id"], attention_callback_data(caption_id))
+    [drawn] = wait_for_attention_maps(stack, user_id, reply["message_id"], 1)
+    wait_for_finished_job(stack, caption_id)
+    assert sent_file_id(stack.runtime.redis, caption_id) == drawn["photo"][-1]["file_id"]
