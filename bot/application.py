@@ -20,6 +20,7 @@ from telegram.ext import (
 
 from bot import (
     admin,
+    attention,
     canary_admin,
     commands,
     correction_prompt,
@@ -35,7 +36,7 @@ from bot import (
 from bot.errors import on_error
 from bot.state import attach_runtime
 from bot.update_order import PerUserUpdateProcessor
-from service.feedback_buttons import CANCEL_DATA_PREFIX, FORGET_DATA_PREFIX
+from service.feedback_buttons import ATTENTION_DATA_PREFIX, CANCEL_DATA_PREFIX, FORGET_DATA_PREFIX
 from service.runtime import Runtime, connect
 from service.settings import Settings
 
@@ -77,6 +78,7 @@ def handlers() -> list[BaseHandler]:
         MessageHandler(new_messages & (filters.PHOTO | filters.Document.ALL), photos.on_photo),
         CallbackQueryHandler(correction_prompt.on_cancel, pattern=CANCEL_DATA_PREFIX),
         CallbackQueryHandler(forget.on_answer, pattern=FORGET_DATA_PREFIX),
+        CallbackQueryHandler(attention.on_attention, pattern=ATTENTION_DATA_PREFIX),
         CallbackQueryHandler(ratings.on_button),
         MessageHandler(new_messages & filters.TEXT & ~filters.COMMAND, corrections.on_text),
         MessageHandler(new_messages, corrections.on_anything_else),

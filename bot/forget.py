@@ -25,7 +25,7 @@ from service.media_files import delete_media_file
 from service.runtime import Runtime
 from store.db import session_scope
 from store.models import User
-from store.queries import forget_user, request_ids_of
+from store.queries import caption_ids_of, forget_user, request_ids_of
 
 
 @dataclass(frozen=True)
@@ -78,13 +78,15 @@ async def _delete(query: CallbackQuery, runtime: Runtime, press: ForgetPress) ->
 
 
 def forget_everything(runtime: Runtime, user_id: int) -> Forgotten:
-    """Delete the user's rows, then the photo files nobody else sent and the ended caption jobs."""
+    """Delete the user's rows, then the photo files nobody else sent, the ended caption and
+    attention-map jobs and the maps' file ids."""
     with session_scope(runtime.session_factory) as session:
         anything = session.get(User, user_id) is not None
         request_ids = request_ids_of(session, user_id)
+        caption_ids = caption_ids_of(session, user_id)
         paths = forget_user(session, user_id)
     forget_prompts(runtime, user_id)
-    delete_ended_caption_jobs(runtime, request_ids)
+    delete_ended_caption_jobs(runtime, request_ids, caption_ids)
     for path in paths:
         delete_media_file(Path(path), runtime.settings.resolved_media_dir)
     return Forgotten(anything=anything or bool(request_ids), photos=len(request_ids))

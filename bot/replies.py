@@ -1,19 +1,21 @@
 """Every sentence the bot says, in one place, so they stay short, true and consistent."""
 from __future__ import annotations
 
+from service.attention_maps import PHOTO_GONE_REPLY
 from service.image_formats import ACCEPTED_FORMATS_SENTENCE, UNSUPPORTED_FORMAT_REPLY
 
 START = (
     "Hi! Send me a photo and I'll describe it in a sentence.\n\n"
-    "Under each description you'll find 👍 👎 and ✏️: tell me if I got it right, or write a "
-    "better description. Photos you rate or correct, with your rating or correction, may be "
-    "used to improve me.\n\n"
+    "Under each description you'll find 👍 👎 ✏️ and 🔍: tell me if I got it right, write a "
+    "better description, or see where I looked for each word. Photos you rate or correct, with "
+    "your rating or correction, may be used to improve me.\n\n"
     "/help shows what I can do; /forget deletes everything I have about you."
 )
 HELP = (
     "Send a photo (or an image as a file, up to {max_mb} MB) and I'll reply with a description. "
     f"{ACCEPTED_FORMATS_SENTENCE}\n"
-    "👍 / 👎 rate a description (you can change your mind), ✏️ lets you write a better one.\n"
+    "👍 / 👎 rate a description (you can change your mind), ✏️ lets you write a better one, "
+    "🔍 shows where I looked for each word.\n"
     "/forget deletes your photos, requests, ratings and corrections (it asks first).\n"
     "You can send up to {per_minute} photos a minute."
 )
@@ -29,7 +31,7 @@ GROUP_HELP = (
     f"{ACCEPTED_FORMATS_SENTENCE}\n"
     "/auto on makes me describe every photo in this group, /auto off stops it (admins only).\n"
     "👍 / 👎 rate a description, ✏️ lets you write a better one: your next message here is taken as it.\n"
-    "/forget deletes your photos, requests, ratings and corrections."
+    "/forget deletes your photos, requests, ratings and corrections (it asks first)."
 )
 GROUP_HINT = "Reply /caption to a photo and I'll describe it. /help says more."
 CAPTION_USAGE = "Send /caption as a reply to a photo (or an image file), and I'll describe that photo."
@@ -69,6 +71,9 @@ CORRECTION_RATE_LIMITED = "That's a lot of descriptions at once! Please wait a m
 BUTTONS_RATE_LIMITED = "Slow down a little, please: try that button again in a minute."
 TEXTS_RATE_LIMITED = "That's a lot of messages at once! I'll read new ones again in a minute."
 CORRECTION_CANCELLED = "Cancelled: no new description for this photo."
+ATTENTION_QUEUED = "Drawing where I looked for each word; the picture follows in a moment."
+ATTENTION_UNDER_WAY = "I'm still drawing it; the picture follows in a moment."
+ATTENTION_PHOTO_GONE = PHOTO_GONE_REPLY
 PROMPT_CLOSED = "This question is already closed; there is nothing to cancel."
 
 ADMINS_ONLY = "Sorry, only the bot's admins can do that."

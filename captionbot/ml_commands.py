@@ -169,10 +169,10 @@ def run_caption(args: argparse.Namespace) -> int:
         first_result = first_result or (batch_paths[0], pixels[0], results[0])
         rows.extend({"image": str(p), "caption": shown(r.text), "model": captioner.version} for p, r in zip(batch_paths, results))
     if args.attention and first_result:
-        from training.plots import plot_attention
+        from captioning.attention_map import write_attention_png
 
         _, image, result = first_result
-        plot_attention(image, result.words, result.attention, result.grid_size, args.attention)
+        write_attention_png(image, result.words, result.attention, result.grid_size, args.attention)
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
     for row in rows:

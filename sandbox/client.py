@@ -168,6 +168,13 @@ class SandboxClient:
                 raise SandboxTimeout(f"callback query {callback_query_id} was not answered")
             time.sleep(0.02)
 
+    def file_bytes(self, file_id: str) -> bytes:
+        """The bytes of a file a user or the bot sent (a photo size's file_id, a document's)."""
+        response = self._http.get(f"/sandbox/files/{file_id}")
+        if response.status_code >= 400:
+            raise SandboxError(f"GET /sandbox/files/{file_id}: {response.status_code}")
+        return response.content
+
     def chat_actions(self, chat_id: int) -> list[dict[str, Any]]:
         """sendChatAction calls for the chat: {"action": "typing", "date": unix time}."""
         return self._call("GET", f"/sandbox/chats/{chat_id}/actions")

@@ -1,7 +1,8 @@
-"""The bot's inline buttons and their callback data, one protocol for two processes.
+"""The 👍 👎 ✏️ 🔍 buttons under a caption and their callback data, one protocol for two processes.
 
-The worker sends the 👍 👎 ✏️ buttons with the caption; the bot parses the presses and redraws the
-buttons. Callback data is short, versioned and strictly checked: `r1:<caption_id>:<up|down|fix>`,
+The worker sends the buttons with the caption; the bot parses the presses and redraws the buttons.
+Callback data is short, versioned and strictly checked: `r1:<caption_id>:<up|down|fix>`,
+`a1:<caption_id>` for 🔍 (where the model looked for each word),
 `x1:<caption_id>:<prompt token>` for the Cancel button under a ✏️ prompt (the token, 8 hex digits
 the bot drew when it opened the prompt, names that one prompt: a stale Cancel matches none), and
 `f1:<token>:<delete|keep>` for the two buttons under /forget's question (the token names that
@@ -23,6 +24,9 @@ CANCEL_LABEL = "Cancel"
 # Likewise, any version of /forget's answers goes to its handler.
 FORGET_DATA_PREFIX = r"^f[0-9]+:"
 FORGET_LABELS: dict[str, str] = {"delete": "Delete everything", "keep": "Keep"}
+# Likewise every version of 🔍 data goes to the attention handler.
+ATTENTION_DATA_PREFIX = r"^a[0-9]+:"
+ATTENTION_LABEL = "🔍"
 # Telegram allows 64 bytes of callback data; ids stay far below that.
 CALLBACK_DATA_LIMIT = 64
 _CAPTION_ID = r"[1-9][0-9]{0,17}"
@@ -50,6 +54,7 @@ FEEDBACK_CODEC = CallbackCodec("r1", (_CAPTION_ID, "up|down|fix"))
 _TOKEN = "[0-9a-f]{8}"
 CANCEL_CODEC = CallbackCodec("x1", (_CAPTION_ID, _TOKEN))
 FORGET_CODEC = CallbackCodec("f1", (_TOKEN, "delete|keep"))
+ATTENTION_CODEC = CallbackCodec("a1", (_CAPTION_ID,))
 
 
 @dataclass(frozen=True)
@@ -75,12 +80,30 @@ def button_label(action: Action, chosen: str | None) -> str:
 
 
 def feedback_keyboard(caption_id: int, chosen: str | None = None) -> dict:
-    """The Bot API `InlineKeyboardMarkup` JSON; `chosen` ("up" or "down") is marked."""
+    """The Bot API `InlineKeyboardMarkup` JSON, 👍 👎 ✏️ 🔍; `chosen` ("up" or "down") is marked."""
     row = [
         {"text": button_label(action, chosen), "callback_data": callback_data(caption_id, action)}
         for action in ("up", "down", "fix")
     ]
+    row.append({"text": ATTENTION_LABEL, "callback_data": attention_callback_data(caption_id)})
     return {"inline_keyboard": [row]}
+
+
+@dataclass(frozen=True)
+class AttentionPress:
+    """A press of 🔍: show where the model looked for each word of this caption."""
+
+    caption_id: int
+
+
+def attention_callback_data(caption_id: int) -> str:
+    return ATTENTION_CODEC.encode(caption_id)
+
+
+def parse_attention_callback_data(data: str | None) -> AttentionPress | None:
+    """The press, or None for anything not produced by `attention_callback_data`."""
+    fields = ATTENTION_CODEC.decode(data)
+    return None if fields is None else AttentionPress(caption_id=int(fields[0]))
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ input, buttons are clicked, corrections typed; what the page shows is checked by
 from __future__ import annotations
 
 import itertools
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -91,11 +92,11 @@ def chat(browser, stack) -> Iterator[ChatPage]:
     page.close()
 
 
-def test_a_photo_sent_from_the_page_is_captioned_rated_and_corrected(stack, chat):
+def test_a_photo_sent_from_the_page_is_captioned_rated_corrected_and_its_attention_map_shown(stack, chat):
     page = chat.page
     chat.send_photo(jpeg_bytes(seed=11))
     caption = chat.captions().first
-    expect(caption.locator(".keyboard button")).to_have_text(["👍", "👎", "✏️"], timeout=30_000)
+    expect(caption.locator(".keyboard button")).to_have_text(["👍", "👎", "✏️", "🔍"], timeout=30_000)
     chat.settle()
     assert chat.newest_is_in_view()
 
@@ -112,6 +113,11 @@ def test_a_photo_sent_from_the_page_is_captioned_rated_and_corrected(stack, chat
     with stack.session() as session:
         corrections = session.scalars(select(Correction.text).where(Correction.user_id == chat.user_id)).all()
     assert corrections == ["a dog runs on the beach"]
+
+    caption.get_by_role("button", name="🔍").click()
+    attention_map = page.locator("#messages .row.theirs img.photo").last
+    expect(attention_map).to_have_attribute("alt", re.compile("^Where I looked for each word"), timeout=60_000)
+    page.wait_for_function("image => image.complete && image.naturalWidth > 0", arg=attention_map.element_handle())
     chat.settle()
     assert chat.newest_is_in_view()
     assert chat.errors == []
