@@ -81,7 +81,7 @@ def test_caption_as_a_reply_to_a_members_photo_captions_that_photo_in_reply_to_i
     reply = reply_in(stack, chat_id, photo["message_id"])
 
     assert reply["chat"]["id"] == chat_id and reply["text"].strip()
-    assert [b["text"] for b in reply["reply_markup"]["inline_keyboard"][0]] == ["👍", "👎", "✏️"]
+    assert [b["text"] for b in reply["reply_markup"]["inline_keyboard"][0]] == ["👍", "👎", "✏️", "🔍"]
     (request,) = requests_for(stack, chat_id, photo["message_id"])
     assert request.user_id == users["poster"]  # the photo stays its sender's: their /forget deletes it
     assert not any((m.get("reply_to_message") or {}).get("message_id") == ask["message_id"]
@@ -148,7 +148,7 @@ def test_two_members_rate_the_same_caption_once_each_and_both_ratings_are_stored
         ratings = session.scalars(select(Rating).where(Rating.caption_id == caption_id)).all()
         assert sorted((r.user_id, r.value) for r in ratings) == [(users["first"], "up"), (users["second"], "down")]
     shown = next(m for m in stack.client.messages(chat_id) if m["message_id"] == reply["message_id"])
-    assert [b["text"] for b in shown["reply_markup"]["inline_keyboard"][0]] == ["👍", "👎", "✏️"]
+    assert [b["text"] for b in shown["reply_markup"]["inline_keyboard"][0]] == ["👍", "👎", "✏️", "🔍"]
 
 
 def test_a_correction_question_in_a_group_belongs_to_the_member_who_pressed_it(stack):

@@ -94,7 +94,7 @@ def test_up_serves_a_photo_through_the_sandbox_and_ctrl_c_stops_everything(tmp_p
 
         with SandboxClient(address) as client:
             reply = answered(client, client.send_photo(USER, jpeg_bytes(seed=31)), timeout=120)
-        assert [b["text"] for b in reply["reply_markup"]["inline_keyboard"][0]] == ["👍", "👎", "✏️"]
+        assert [b["text"] for b in reply["reply_markup"]["inline_keyboard"][0]] == ["👍", "👎", "✏️", "🔍"]
 
         started = time.monotonic()
         os.killpg(up.pid, signal.SIGINT)

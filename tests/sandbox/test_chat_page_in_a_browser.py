@@ -170,7 +170,7 @@ def test_the_page_switches_to_a_group_where_a_reply_asks_for_a_caption_and_an_ad
     page.fill("#text", "/caption")
     page.press("#text", "Enter")
     caption = chat.captions().filter(has=page.locator(".quote", has_text="📷 Photo")).last
-    expect(caption.locator(".keyboard button")).to_have_text(["👍", "👎", "✏️"], timeout=30_000)
+    expect(caption.locator(".keyboard button")).to_have_text(["👍", "👎", "✏️", "🔍"], timeout=30_000)
 
     page.check("#group-admin")
     page.wait_for_function(f"""async () => (await (await fetch("/sandbox/chats/{group}")).json())
