@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, BotCommandScopeAllGroupChats, Update
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -18,11 +18,25 @@ from telegram.ext import (
     filters,
 )
 
-from bot import admin, canary_admin, commands, correction_prompt, corrections, feedback_admin, model_admin, photos, ratings, report
+from bot import (
+    admin,
+    attention,
+    canary_admin,
+    commands,
+    correction_prompt,
+    corrections,
+    feedback_admin,
+    forget,
+    group_commands,
+    model_admin,
+    photos,
+    ratings,
+    report,
+)
 from bot.errors import on_error
 from bot.state import attach_runtime
 from bot.update_order import PerUserUpdateProcessor
-from service.feedback_buttons import CANCEL_DATA_PREFIX
+from service.feedback_buttons import ATTENTION_DATA_PREFIX, CANCEL_DATA_PREFIX, FORGET_DATA_PREFIX
 from service.runtime import Runtime, connect
 from service.settings import Settings
 
@@ -30,10 +44,15 @@ log = logging.getLogger(__name__)
 # Handlers wait on Redis and the database in threads; this many updates (of different users) may
 # do so at once.
 CONCURRENT_UPDATES = 16
+# The menu's one-tap chips; /forget is not one (it deletes everything), /start and /help name it.
 COMMANDS = [
     BotCommand("start", "what this bot does"),
     BotCommand("help", "how to use it"),
-    BotCommand("forget", "delete everything the bot keeps about you"),
+]
+GROUP_COMMANDS = [
+    BotCommand("caption", "describe the photo this replies to"),
+    BotCommand("auto", "on|off: describe every photo in this group (admins)"),
+    *COMMANDS,
 ]
 
 
@@ -42,7 +61,9 @@ def handlers() -> list[BaseHandler]:
     return [
         CommandHandler("start", commands.start),
         CommandHandler("help", commands.help_command),
-        CommandHandler("forget", commands.forget),
+        CommandHandler("forget", forget.forget),
+        CommandHandler("caption", group_commands.caption),
+        CommandHandler("auto", group_commands.auto),
         CommandHandler("stats", admin.stats),
         CommandHandler("model", admin.model),
         CommandHandler("models", model_admin.models),
@@ -54,9 +75,10 @@ def handlers() -> list[BaseHandler]:
         CommandHandler("feedback", feedback_admin.feedback),
         CommandHandler("exclude", feedback_admin.exclude),
         CommandHandler("include", feedback_admin.include),
-        MessageHandler(new_messages & filters.PHOTO, photos.on_photo),
-        MessageHandler(new_messages & filters.Document.ALL, photos.on_document),
+        MessageHandler(new_messages & (filters.PHOTO | filters.Document.ALL), photos.on_photo),
         CallbackQueryHandler(correction_prompt.on_cancel, pattern=CANCEL_DATA_PREFIX),
+        CallbackQueryHandler(forget.on_answer, pattern=FORGET_DATA_PREFIX),
+        CallbackQueryHandler(attention.on_attention, pattern=ATTENTION_DATA_PREFIX),
         CallbackQueryHandler(ratings.on_button),
         MessageHandler(new_messages & filters.TEXT & ~filters.COMMAND, corrections.on_text),
         MessageHandler(new_messages, corrections.on_anything_else),
@@ -76,6 +98,7 @@ def build_application(settings: Settings, runtime: Runtime | None = None) -> App
 
     async def post_init(application: Application) -> None:
         await application.bot.set_my_commands(COMMANDS)
+        await application.bot.set_my_commands(GROUP_COMMANDS, scope=BotCommandScopeAllGroupChats())
 
     async def post_shutdown(application: Application) -> None:
         if owns_runtime:

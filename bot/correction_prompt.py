@@ -13,6 +13,7 @@ from telegram.ext import ContextTypes
 
 from bot import replies
 from bot.flood_guard import accepted_press
+from bot.groups import in_group
 from bot.prompts import cancel_prompt
 from bot.state import runtime_of
 from service.feedback_buttons import parse_cancel_callback_data
@@ -28,8 +29,8 @@ async def on_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     closed = await asyncio.to_thread(
         cancel_prompt, runtime, chat_id, query.from_user.id, press.caption_id, press.prompt_token
     )
-    if not closed:
-        await query.answer(replies.PROMPT_CLOSED)
+    if not closed:  # in a group, the press may be another member's
+        await query.answer(replies.PROMPT_OF_ANOTHER_MEMBER if in_group(query.message.chat) else replies.PROMPT_CLOSED)
         return
     await query.answer()
     await query.edit_message_text(replies.CORRECTION_CANCELLED)

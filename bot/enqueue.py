@@ -37,6 +37,9 @@ class PhotoSubmission:
     file_unique_id: str
     file_size: int | None
     mime_type: str | None = None  # None for Telegram photos, which are always JPEG; else only a hint
+    # Who asked for the caption when it is not the sender (/caption on a member's photo): the rate
+    # limit counts their requests, while the photo and its request stay the sender's (/forget).
+    asked_by: int | None = None
 
 
 class Outcome(str, enum.Enum):
@@ -64,7 +67,8 @@ def submit_photo(runtime: Runtime, photo: PhotoSubmission) -> SubmitResult:
     when the queue fails is marked failed, so nothing stays "queued" forever.
     """
     settings = runtime.settings
-    if not allow_photo(runtime.redis, photo.user_id, settings.rate_limit_per_minute):
+    asker = photo.user_id if photo.asked_by is None else photo.asked_by
+    if not allow_photo(runtime.redis, asker, settings.rate_limit_per_minute):
         return SubmitResult(Outcome.rate_limited)
     rejection = _rejection(photo, settings.max_download_bytes)
     with session_scope(runtime.session_factory) as session:

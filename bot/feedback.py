@@ -29,7 +29,7 @@ class ButtonMessage:
     message_id: int
 
 
-def _caption_behind(session: Session, caption_id: int, where: ButtonMessage) -> Caption | None:
+def caption_behind(session: Session, caption_id: int, where: ButtonMessage) -> Caption | None:
     """The caption, if the press came from its own message in its own chat.
 
     The worker saves the message id just after sending; a press in between is accepted when the
@@ -46,7 +46,7 @@ def _caption_behind(session: Session, caption_id: int, where: ButtonMessage) -> 
 def rate_caption(runtime: Runtime, caption_id: int, user_id: int, where: ButtonMessage, value: str) -> bool:
     """Store or change the user's rating; False (nothing changed) if the button is not genuine."""
     with session_scope(runtime.session_factory) as session:
-        if _caption_behind(session, caption_id, where) is None:
+        if caption_behind(session, caption_id, where) is None:
             return False
         set_rating(session, caption_id, user_id, value)  # type: ignore[arg-type]
     return True
@@ -54,7 +54,7 @@ def rate_caption(runtime: Runtime, caption_id: int, user_id: int, where: ButtonM
 
 def caption_exists_behind(runtime: Runtime, caption_id: int, where: ButtonMessage) -> bool:
     with session_scope(runtime.session_factory) as session:
-        return _caption_behind(session, caption_id, where) is not None
+        return caption_behind(session, caption_id, where) is not None
 
 
 def save_correction(runtime: Runtime, chat_id: int, user_id: int, prompt_token: str, caption_id: int, text: str) -> bool:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from service.feedback_buttons import cancel_keyboard, feedback_keyboard
+from service.feedback_buttons import cancel_keyboard, feedback_keyboard, forget_keyboard
 
 
 def _markup(keyboard: dict) -> InlineKeyboardMarkup:
@@ -20,3 +20,8 @@ def feedback_markup(caption_id: int, chosen: str | None = None) -> InlineKeyboar
 def correction_prompt_markup(caption_id: int, prompt_token: str) -> InlineKeyboardMarkup:
     """Cancel, under a ✏️ prompt (a message has one markup: this, rather than Telegram's ForceReply)."""
     return _markup(cancel_keyboard(caption_id, prompt_token))
+
+
+def forget_markup(token: str) -> InlineKeyboardMarkup:
+    """"Delete everything" and "Keep", under /forget's question."""
+    return _markup(forget_keyboard(token))

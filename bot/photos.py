@@ -1,6 +1,7 @@
 """Photos and image documents: record, queue, and show "typing" while a worker writes the caption.
 
 Try it: send the bot a photo, or a PNG as a file. A PDF or a 25 MB file gets a clear refusal.
+In a group, mention the bot in the photo's caption, or reply /caption to a photo (bot/group_commands.py).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from telegram.ext import ContextTypes
 
 from bot import replies
 from bot.enqueue import Outcome, PhotoSubmission, submit_photo
+from bot.groups import photo_wanted
 from bot.state import runtime_of
 
 log = logging.getLogger(__name__)
@@ -26,42 +28,39 @@ def choose_photo_size(sizes: tuple[PhotoSize, ...], max_bytes: int) -> PhotoSize
 
 
 async def on_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A photo or image document: captioned in a private chat; in a group when asked (bot/groups.py)."""
     message = update.effective_message
-    size = choose_photo_size(message.photo, runtime_of(context).settings.max_download_bytes)
-    submission = _submission(update, message, size.file_id, size.file_unique_id, size.file_size, None)
+    if not await photo_wanted(message, context):
+        return
+    await submit_message(message, update.effective_user.id, context)
+
+
+async def submit_message(
+    message: Message, user_id: int, context: ContextTypes.DEFAULT_TYPE, asked_by: int | None = None
+) -> None:
+    """Caption the photo or document in `message`, sent by `user_id` (asked for by `asked_by`)."""
+    submission = photo_submission(message, user_id, runtime_of(context).settings.max_download_bytes, asked_by)
     await _submit(message, context, submission)
 
 
-async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    message = update.effective_message
-    document = message.document
-    submission = _submission(
-        update,
-        message,
-        document.file_id,
-        document.file_unique_id,
-        document.file_size,
-        document.mime_type or "application/octet-stream",
-    )
-    await _submit(message, context, submission)
-
-
-def _submission(
-    update: Update,
-    message: Message,
-    file_id: str,
-    file_unique_id: str,
-    file_size: int | None,
-    mime_type: str | None,
-) -> PhotoSubmission:
+def photo_submission(message: Message, user_id: int, max_bytes: int, asked_by: int | None = None) -> PhotoSubmission:
+    """What to record for the message's photo (the largest fitting size) or document."""
+    if message.photo:
+        size = choose_photo_size(message.photo, max_bytes)
+        file_id, unique_id, file_size, mime_type = size.file_id, size.file_unique_id, size.file_size, None
+    else:
+        document = message.document
+        file_id, unique_id, file_size = document.file_id, document.file_unique_id, document.file_size
+        mime_type = document.mime_type or "application/octet-stream"
     return PhotoSubmission(
-        user_id=update.effective_user.id,
+        user_id=user_id,
         chat_id=message.chat_id,
         message_id=message.message_id,
         file_id=file_id,
-        file_unique_id=file_unique_id,
+        file_unique_id=unique_id,
         file_size=file_size,
         mime_type=mime_type,
+        asked_by=asked_by,
     )
 
 

@@ -77,8 +77,9 @@ def cancel_prompt(runtime: Runtime, chat_id: int, user_id: int, caption_id: int,
     return True
 
 
-def forget_prompts(runtime: Runtime, chat_id: int, user_id: int) -> None:
-    """Close every prompt of the user in this chat (/forget)."""
-    pattern = PROMPT_KEY.format(chat_id=chat_id, user_id=user_id, token="*")
-    keys = [PENDING_KEY.format(chat_id=chat_id, user_id=user_id), *runtime.redis.scan_iter(match=pattern)]
-    runtime.redis.delete(*keys)
+def forget_prompts(runtime: Runtime, user_id: int) -> None:
+    """Close every prompt of the user, in their private chat and in every group (/forget)."""
+    patterns = (PROMPT_KEY.format(chat_id="*", user_id=user_id, token="*"), PENDING_KEY.format(chat_id="*", user_id=user_id))
+    keys = [key for pattern in patterns for key in runtime.redis.scan_iter(match=pattern, count=1000)]
+    if keys:
+        runtime.redis.delete(*keys)

@@ -1,7 +1,9 @@
 """The buttons under a caption: 👍 and 👎 store a rating and mark it; ✏️ asks for a better caption
 (with a Cancel button under the question: bot/correction_prompt.py).
 
-Every callback query is answered, exactly once, even when the press changes nothing.
+Every callback query is answered, exactly once, even when the press changes nothing. In a group
+every member rates once (a member's rating replaces only their own) and the buttons stay unmarked;
+a ✏️ question belongs to the member who pressed it.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from bot import replies
 from bot.canary_admin import settle_after_rating
 from bot.feedback import ButtonMessage, caption_exists_behind, rate_caption
 from bot.flood_guard import accepted_press
+from bot.groups import in_group
 from bot.prompts import attach_prompt_message, close_prompt, open_prompt
 from bot.keyboards import correction_prompt_markup, feedback_markup
 from bot.state import runtime_of
@@ -45,13 +48,19 @@ async def _rate(query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, press:
         await query.answer(replies.STALE_BUTTON)
         return
     await query.answer(replies.RATED[press.action])
+    # In a group every member rates on the same buttons: marking one member's choice would mislead the rest.
+    if not in_group(query.message.chat):
+        await _mark_choice(query, press)
+    await settle_after_rating(context.bot, runtime)  # this rating may be the one a canary waited for
+
+
+async def _mark_choice(query: CallbackQuery, press: FeedbackPress) -> None:
     try:
         await query.edit_message_reply_markup(reply_markup=feedback_markup(press.caption_id, chosen=press.action))
     except BadRequest as error:
         # Pressing the same choice twice leaves the buttons as they are; Telegram says so.
         if "not modified" not in str(error).lower():
             raise
-    await settle_after_rating(context.bot, runtime)  # this rating may be the one a canary waited for
 
 
 async def _ask_for_correction(query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, press: FeedbackPress, where: ButtonMessage) -> None:
@@ -70,10 +79,13 @@ async def _ask_for_correction(query: CallbackQuery, context: ContextTypes.DEFAUL
         await query.answer(replies.PROMPT_NOT_OPENED)
         return
     await query.answer()
+    question = replies.CORRECTION_PROMPT
+    if in_group(query.message.chat):  # the group sees the question: say whose it is
+        question = replies.GROUP_CORRECTION_PROMPT.format(name=query.from_user.first_name)
     try:
         prompt = await context.bot.send_message(
             where.chat_id,
-            replies.CORRECTION_PROMPT,
+            question,
             reply_markup=correction_prompt_markup(press.caption_id, token),
             reply_parameters=ReplyParameters(where.message_id, allow_sending_without_reply=True),
         )

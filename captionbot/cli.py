@@ -6,12 +6,15 @@ import argparse
 import sys
 
 from captionbot import ml_commands, model_commands, service_commands
+from captionbot.errors import one_line
 from captionbot.log_setup import configure_logging, configured_tokens
+from captionbot.quiet_tensorflow import import_tensorflow_quietly, loads_tensorflow
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="captionbot", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging, TensorFlow's and Alembic's start-up messages, and the traceback of a failure")
     commands = parser.add_subparsers(dest="command", required=True)
     ml_commands.register(commands)  # train
     ml_commands.register_evaluate(commands)
@@ -23,10 +26,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one subcommand; a failure is one line on stderr and status 1 (with -v, its traceback)."""
+    from pydantic import ValidationError
+
+    try:
+        parser = build_parser()  # reads the settings for its defaults
+    except ValidationError as error:
+        print(f"captionbot: {settings_problem(error)}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     # Before any subcommand runs: `captionbot up`'s children are this command too, so they share it.
     configure_logging([*configured_tokens(), getattr(args, "token", None)], verbose=args.verbose)
-    return int(args.handler(args) or 0)
+    try:
+        if not args.verbose and loads_tensorflow(args.command, getattr(args, "queues", None)):
+            import_tensorflow_quietly()
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:
+        if args.verbose:
+            raise
+        print(one_line(args.command, error), file=sys.stderr)
+        return 1
+
+
+def settings_problem(error) -> str:
+    """A pydantic ValidationError of the settings as one line: which variable, what it holds, what is wrong."""
+    first = error.errors()[0]
+    variable = "_".join(str(part) for part in first["loc"]).upper()
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{variable}={first.get('input')!r} is not a valid setting: {first['msg']}{more}"
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ its traceback before anything formats it.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterable
 
@@ -15,6 +16,11 @@ REDACTED = "[token redacted]"
 # A Bot API token in a URL path, whoever's it is: /bot<digits>:<35 characters>/method.
 TOKEN_PATTERN = re.compile(r"bot\d+:[A-Za-z0-9_-]{30,}")
 QUIET_LOGGERS = ("httpx", "httpcore")
+# Start-up chatter (Alembic's "Context impl…", TensorFlow's and absl's notices), shown only with -v.
+CHATTY_LOGGERS = ("alembic", "tensorflow", "absl", "h5py")
+# TensorFlow's C++ log level: 2 keeps its INFO and WARNING lines (oneDNN, CPU features, cuDNN
+# factories) out; its errors still show. Children of `captionbot up` inherit it.
+QUIET_TF_CPP_MIN_LOG_LEVEL = "2"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -70,11 +76,28 @@ def install_redaction(tokens: Iterable[str | None]) -> TokenRedactor:
 
 
 def configure_logging(tokens: Iterable[str | None], verbose: bool = False) -> None:
-    """Log to stderr at INFO (DEBUG if verbose), Bot API URLs never logged, tokens redacted."""
+    """Log to stderr at INFO (DEBUG if verbose), Bot API URLs never logged, tokens redacted;
+    TensorFlow's and Alembic's start-up messages only if verbose (a TF_CPP_MIN_LOG_LEVEL set
+    by hand is kept)."""
     install_redaction(tokens)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=LOG_FORMAT)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    if verbose:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", QUIET_TF_CPP_MIN_LOG_LEVEL)
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    _quiet_absl()
+
+
+def _quiet_absl() -> None:
+    """absl (under TensorFlow and Keras) has a verbosity of its own besides its logger's level."""
+    try:
+        from absl import logging as absl_logging
+    except ImportError:
+        return
+    absl_logging.set_verbosity(absl_logging.WARNING)
 
 
 def configured_tokens() -> list[str | None]:

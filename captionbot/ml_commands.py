@@ -134,21 +134,25 @@ def register_caption(commands: argparse._SubParsersAction) -> None:
     caption.add_argument("images", type=Path, nargs="+")
     caption.add_argument("--model", type=Path, default=settings.model_dir, help="bundle directory")
     caption.add_argument("--beam", type=int, default=settings.caption_beam)
-    caption.add_argument("--json", action="store_true", help='print one JSON list of {"image", "caption", "model"}')
+    caption.add_argument("--json", action="store_true", help='print one JSON list of {"image", "caption", "model"} (or {"image", "error"})')
+    caption.add_argument("--raw", action="store_true", help="the model's text as it is, not as the chat shows it (capitalised, with a full stop)")
     caption.add_argument("--attention", type=Path, help="write the first image's attention map to this PNG")
     caption.set_defaults(handler=run_caption)
 
 
 def run_caption(args: argparse.Namespace) -> int:
-    """Loads the model once and captions every image in batches; a bad file is reported, the rest go on."""
+    """Loads the model once and captions every image in batches; an unreadable file is one line on
+    stderr (status 1 at the end), the rest go on. Captions read as in the chat unless --raw."""
     import numpy as np
 
-    from captioning.captioner import ENCODE_BATCH, Captioner
+    from captioning.captioner import ENCODE_BATCH
     from captioning.images import ImageError, load_image_array
+    from captioning.text import as_sentence
 
     settings = get_settings()
-    captioner = Captioner.load(args.model, settings.resnet50_weights, settings.max_image_pixels)
+    captioner = _load_captioner(args.model, settings)
     size = captioner.encoder.input_size
+    shown = (lambda text: text) if args.raw else as_sentence
     rows: list[dict] = []
     first_result = None
     for start in range(0, len(args.images), ENCODE_BATCH):
@@ -158,20 +162,43 @@ def run_caption(args: argparse.Namespace) -> int:
                 pixels.append(load_image_array(path, size, settings.max_image_pixels))
                 batch_paths.append(path)
             except (ImageError, OSError) as exc:
-                rows.append({"image": str(path), "error": str(exc)})
+                rows.append({"image": str(path), "error": _unreadable(exc)})
         if not pixels:
             continue
         results = captioner.caption_pixels(np.stack(pixels), beam=args.beam)
         first_result = first_result or (batch_paths[0], pixels[0], results[0])
-        rows.extend({"image": str(p), "caption": r.text, "model": captioner.version} for p, r in zip(batch_paths, results))
+        rows.extend({"image": str(p), "caption": shown(r.text), "model": captioner.version} for p, r in zip(batch_paths, results))
     if args.attention and first_result:
-        from training.plots import plot_attention
+        from captioning.attention_map import write_attention_png
 
         _, image, result = first_result
-        plot_attention(image, result.words, result.attention, result.grid_size, args.attention)
+        write_attention_png(image, result.words, result.attention, result.grid_size, args.attention)
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
-    else:
-        for row in rows:
-            print(f"{row['image']}: {row.get('caption') or 'ERROR ' + row['error']}")
+    for row in rows:
+        if "error" in row:
+            print(f"captionbot caption: {row['image']}: {row['error']}", file=sys.stderr)
+        elif not args.json:
+            print(f"{row['image']}: {row['caption']}")
     return 1 if any("error" in row for row in rows) else 0
+
+
+def _load_captioner(bundle: Path, settings):
+    """The captioner, or CommandError naming the bundle that is missing or does not load."""
+    from captionbot.errors import CommandError
+    from captioning.bundle import BundleError
+    from captioning.captioner import Captioner
+
+    if not (bundle / "config.json").is_file():
+        raise CommandError(f"no model bundle at {bundle} (no config.json there): set MODEL_DIR or pass --model")
+    try:
+        return Captioner.load(bundle, settings.resnet50_weights, settings.max_image_pixels)
+    except (BundleError, OSError) as error:
+        raise CommandError(f"the model bundle at {bundle} does not load: {error}") from error
+
+
+def _unreadable(error: Exception) -> str:
+    """Why a file cannot be captioned, in words (an OSError's strerror, not its repr)."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"cannot read it ({error.strerror})"
+    return f"cannot caption it ({error})"

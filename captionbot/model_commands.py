@@ -1,5 +1,6 @@
 """Model version subcommands: `captionbot retrain`, `captionbot models`, `captionbot model activate VERSION`.
 
+Each brings the database up to date first (captionbot.database), so they work in a fresh DATA_DIR.
 `retrain` runs worker.retrain_version here, in the foreground, under the same one-run lock as /retrain.
 `model activate` checks that the bundle's decoder loads before making it active; workers then
 switch before their next job (and refuse it, keeping their model, if it still fails to load).
@@ -45,6 +46,7 @@ def _redis_if_configured(settings):
 
 
 def run_retrain(args: argparse.Namespace) -> int:
+    from captionbot.database import migrated_database_url
     from service.retrain_lock import LockKeeper, RetrainLock
     from service.runtime import redis_from_url, resolve_redis_url
     from service.settings import get_settings
@@ -53,6 +55,7 @@ def run_retrain(args: argparse.Namespace) -> int:
     from worker.retrain_version import retrain, retrain_options
 
     settings = get_settings()
+    migrated_database_url(settings)
     options = retrain_options(
         settings, epochs=args.epochs, learning_rate=args.learning_rate, from_scratch=args.from_scratch,
         train_limit=args.train_limit, val_limit=args.val_limit,
@@ -89,13 +92,14 @@ def run_retrain(args: argparse.Namespace) -> int:
 
 
 def run_models(args: argparse.Namespace) -> int:
+    from captionbot.database import migrated_database_url
     from service.feedback_evaluation import evaluate_versions
     from service.model_versions import ActivationError, ensure_active_version, format_versions, served_versions, version_rows
     from service.settings import get_settings
     from store.db import make_engine, make_session_factory, session_scope
 
     settings = get_settings()
-    engine = make_engine(settings.resolved_database_url, settings.database_timeouts)
+    engine = make_engine(migrated_database_url(settings), settings.database_timeouts)
     factory = make_session_factory(engine)
     try:
         with session_scope(factory) as session:
@@ -144,13 +148,14 @@ def _versions_json(factory, rows) -> dict:
 def run_activate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from captionbot.database import migrated_database_url
     from service.model_versions import ActivationError, activate
     from service.settings import get_settings
     from store.db import make_engine, make_session_factory, session_scope
     from store.queries import get_model_version
 
     settings = get_settings()
-    engine = make_engine(settings.resolved_database_url, settings.database_timeouts)
+    engine = make_engine(migrated_database_url(settings), settings.database_timeouts)
     factory = make_session_factory(engine)
     try:
         if not args.no_check:

@@ -25,15 +25,13 @@ def register_migrate(commands: argparse._SubParsersAction) -> None:
 
 def run_migrate(args: argparse.Namespace) -> int:
     """Apply the migrations; safe to run again, and run once before the bot and workers start."""
-    from sqlalchemy.engine import make_url
-
+    from captionbot.database import shown_url
     from service.settings import get_settings
     from store.db import upgrade_database
 
     url = args.database_url or get_settings().resolved_database_url
     upgrade_database(url, args.revision)
-    shown = make_url(url).render_as_string(hide_password=True)
-    logging.getLogger(__name__).info("database %s is at revision %s", shown, args.revision)
+    logging.getLogger(__name__).info("database %s is at revision %s", shown_url(url), args.revision)
     return 0
 
 
@@ -60,26 +58,31 @@ def run_up(args: argparse.Namespace) -> int:
     from captionbot.one_machine import run_up as up
     from service.settings import get_settings
 
-    return up(get_settings())
+    return up(get_settings(), verbose=args.verbose)
 
 
 def run_bot(args: argparse.Namespace) -> int:
     from bot.application import run_bot as run
+    from captionbot.database import require_current_schema
     from service.settings import get_settings
 
     settings = get_settings()
     if not settings.telegram_token:
         logging.getLogger(__name__).error("set TELEGRAM_TOKEN, or use `captionbot up` for the local sandbox")
         return 2
+    require_current_schema(settings)
     run(settings)
     return 0
 
 
 def run_worker(args: argparse.Namespace) -> int:
+    from captionbot.database import require_current_schema
     from service.settings import get_settings
     from worker.main import run_worker as run
 
-    run(get_settings(), args.queues or ["captions"], burst=args.burst, name=args.name)
+    settings = get_settings()
+    require_current_schema(settings)
+    run(settings, args.queues or ["captions"], burst=args.burst, name=args.name)
     return 0
 
 
@@ -97,13 +100,14 @@ def run_sandbox(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from captionbot.sandbox_start import start_sandbox
     from service.settings import get_settings
-    from sandbox.server import DEFAULT_TOKEN, SandboxServer
+    from sandbox.server import DEFAULT_TOKEN
 
     settings = get_settings()
     host = args.host or settings.sandbox_host
     port = settings.sandbox_port if args.port is None else args.port
-    server = SandboxServer(host=host, port=port, token=args.token or DEFAULT_TOKEN).start()
+    server = start_sandbox(host, port, args.token or DEFAULT_TOKEN)
     print(f"Sandbox chat page: {server.url}/", flush=True)
     print(f"Point the bot at it: TELEGRAM_API_URL={server.url} TELEGRAM_TOKEN={server.token}", flush=True)
     stopped = threading.Event()

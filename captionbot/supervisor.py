@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
@@ -66,10 +67,13 @@ def describe_status(returncode: int) -> str:
 class Supervisor:
     """Starts the children, restarts the ones that die, and stops them all on request or crash loop."""
 
-    def __init__(self, commands: dict[str, list[str]], env: dict[str, str], policy: RestartPolicy) -> None:
+    def __init__(self, commands: dict[str, list[str]], env: dict[str, str], policy: RestartPolicy,
+                 on_step: Callable[[], None] | None = None) -> None:
+        """`on_step`: called after every step (each poll interval), e.g. to announce readiness."""
         self.children = [Child(name, command) for name, command in commands.items()]
         self.env = env
         self.policy = policy
+        self.on_step = on_step
         self._stop_requested = False
 
     def request_stop(self, *_signal_args: object) -> None:
@@ -83,6 +87,8 @@ class Supervisor:
                 self._start(child)
             while not self._stop_requested:
                 self.step()
+                if self.on_step is not None:
+                    self.on_step()
                 time.sleep(self.policy.poll_interval_s)
             log.info("stopping")
             return 0

@@ -10,8 +10,8 @@ from PIL import Image
 from captioning.bundle import BundleConfig, load_decoder
 from captioning.encoders import ImageEncoder, build_encoder
 from captioning.images import DEFAULT_MAX_PIXELS, load_image_array
-from captioning.search import CompiledBeamSearch, CompiledDecoder, Hypothesis
-from captioning.text import Vocabulary
+from captioning.search import CompiledBeamSearch, CompiledDecoder, Hypothesis, forced_attention
+from captioning.text import Vocabulary, tokenize
 
 ImageInput = bytes | str | Path | Image.Image
 ENCODE_BATCH = 16
@@ -90,6 +90,18 @@ class Captioner:
         content_words = self.content_words if self.config.block_repeats and beam > 1 else None
         hypotheses = self.beam_searches[beam](grid, self.config.length_penalty, content_words)
         return [self._result(h) for h in hypotheses]
+
+    def attend(self, image: ImageInput, text: str) -> tuple[np.ndarray, CaptionResult]:
+        """(the image as the encoder saw it, uint8 S×S×3; where the decoder looks for each word of
+        `text`), for a caption already given: its words are fed to the decoder, not searched for, so
+        the map is of exactly these words (unknown ones are fed as <unk>; a text is cut at the
+        most words a search produces, max_words + 1). `log_prob` is not computed (0)."""
+        pixels = load_image_array(image, self.encoder.input_size, self.max_pixels)
+        grid, _ = self.encoder.encode(pixels[None])
+        words = tokenize(text)[: self.config.decoder.max_words + 1]
+        ids = [self.vocab.index.get(word, self.vocab.unk_id) for word in words]
+        attention = forced_attention(self.compiled, grid, self.vocab.start_id, ids)
+        return pixels, CaptionResult(" ".join(words), words, attention, self.encoder.grid_size, 0.0)
 
     def _result(self, hypothesis: Hypothesis) -> CaptionResult:
         words = self.vocab.decode(hypothesis.ids)

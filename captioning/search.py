@@ -87,6 +87,21 @@ def greedy_search(model: CompiledDecoder, grid: np.ndarray, start_id: int, end_i
     return _collect(np.stack(ids, 1), np.stack(alphas, 1), log_probs, end_id)
 
 
+def forced_attention(model: CompiledDecoder, grid: np.ndarray, start_id: int, ids: list[int]) -> np.ndarray:
+    """(len(ids), cells): where the decoder looks for each of `ids` when fed the words before it.
+
+    The same steps a search takes, with the words given instead of chosen: for a caption the search
+    produced, these are the weights it saw (one image, `grid` (1, cells, channels))."""
+    features, keys, h, c = model.start(tf.convert_to_tensor(grid, tf.float32))
+    words = np.array([start_id], np.int32)
+    rows = []
+    for word in ids:
+        _, h, c, alpha = model.step(words, h, c, features, keys)
+        rows.append(alpha.numpy()[0])
+        words = np.array([word], np.int32)
+    return np.stack(rows) if rows else np.zeros((0, grid.shape[1]), np.float32)
+
+
 def beam_search(
     model: CompiledDecoder,
     grid: np.ndarray,

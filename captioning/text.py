@@ -18,6 +18,17 @@ SPECIAL_TOKENS = (PAD, START, END, UNK)
 _NOT_LETTERS = re.compile(r"[^a-z' ]+")
 
 
+def as_sentence(text: str) -> str:
+    """"a dog runs on grass" -> "A dog runs on grass.": a caption as the chat and the command line show
+    it (the stored caption stays as the model said it)."""
+    text = text.strip()
+    if not text:
+        return "I'm not sure what this shows."
+    if text[-1] not in ".!?":
+        text += "."
+    return text[0].upper() + text[1:]
+
+
 def normalize_caption(text: str) -> str:
     """Lower-case; keep letters, apostrophes inside words and single spaces."""
     text = _NOT_LETTERS.sub(" ", text.lower().replace("-", " "))

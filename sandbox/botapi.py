@@ -154,6 +154,12 @@ async def set_chat_menu_button(state: SandboxState, params: Params) -> bool:
     return True
 
 
+@method("getChatMember")
+async def get_chat_member(state: SandboxState, params: Params) -> dict[str, Any]:
+    return state.member(params.get_int("chat_id", required=True),
+                        params.get_int("user_id", required=True))
+
+
 @method("getFile")
 async def get_file(state: SandboxState, params: Params) -> dict[str, Any]:
     stored = state.file(params.get_str("file_id", required=True))

@@ -20,9 +20,10 @@ class SandboxTimeout(SandboxError, TimeoutError):
 
 
 class SandboxClient:
-    """A Telegram user (or many, by user_id) talking to the bot through the sandbox.
+    """Telegram users (any number, by user_id) talking to the bot through the sandbox.
 
-    Private chats only: a user's chat_id is their user_id.
+    A user's private chat has their user_id as its chat_id; pass `chat_id` (negative, a group made
+    with `create_group`) to act in a group instead.
     """
 
     def __init__(self, url: str, timeout: float = 10.0, connect_timeout: float = 5.0) -> None:
@@ -54,35 +55,62 @@ class SandboxClient:
 
     # -- what a user does ---------------------------------------------------------------------
     def send_photo(self, user_id: int, image_bytes: bytes, caption: str | None = None, *,
-                   first_name: str | None = None) -> Message:
-        """The user sends a photo; returns their Message (photo sizes, thumbnail first)."""
-        data = _fields(caption=caption, first_name=first_name)
+                   first_name: str | None = None, chat_id: int | None = None,
+                   reply_to_message_id: int | None = None) -> Message:
+        """The user sends a photo; returns their Message (photo sizes, thumbnail first; an
+        @mention in the caption gets its caption entity)."""
+        data = _fields(caption=caption, first_name=first_name, chat_id=chat_id,
+                       reply_to_message_id=reply_to_message_id)
         files = {"photo": ("photo.jpg", image_bytes, "image/jpeg")}
         return self._call("POST", f"/sandbox/users/{user_id}/photo", data=data, files=files)
 
     def send_document(self, user_id: int, data: bytes, filename: str, mime_type: str, *,
-                      caption: str | None = None, first_name: str | None = None) -> Message:
+                      caption: str | None = None, first_name: str | None = None,
+                      chat_id: int | None = None) -> Message:
         """The user sends a file as a document (any size; getFile refuses those over 20 MB)."""
         fields = _fields(filename=filename, mime_type=mime_type, caption=caption,
-                         first_name=first_name)
+                         first_name=first_name, chat_id=chat_id)
         files = {"document": (filename, data, mime_type)}
         return self._call("POST", f"/sandbox/users/{user_id}/document", data=fields, files=files)
 
     def send_text(self, user_id: int, text: str, reply_to_message_id: int | None = None, *,
-                  first_name: str | None = None) -> Message:
-        """The user sends text (a /command gets its bot_command entity), maybe as a reply."""
-        body = _fields(text=text, reply_to_message_id=reply_to_message_id, first_name=first_name)
+                  first_name: str | None = None, chat_id: int | None = None) -> Message:
+        """The user sends text (a /command gets its bot_command entity, an @username its mention
+        entity), maybe as a reply."""
+        body = _fields(text=text, reply_to_message_id=reply_to_message_id, first_name=first_name,
+                       chat_id=chat_id)
         return self._call("POST", f"/sandbox/users/{user_id}/text", json=body)
 
     def press_button(self, user_id: int, message_id: int, callback_data: str, *,
-                     forge: bool = False) -> str:
+                     forge: bool = False, chat_id: int | None = None) -> str:
         """The user presses an inline button; returns the callback query id.
 
         The data must be on the message's current keyboard unless `forge` is true (a modified
         client can send any data; a test of forged callbacks says so).
         """
-        body = {"message_id": message_id, "callback_data": callback_data, "forge": forge}
+        body = _fields(message_id=message_id, callback_data=callback_data, forge=forge,
+                       chat_id=chat_id)
         return self._call("POST", f"/sandbox/users/{user_id}/press", json=body)["callback_query_id"]
+
+    # -- groups ---------------------------------------------------------------------------
+    def create_group(self, chat_id: int, title: str | None = None, chat_type: str = "group", *,
+                     members: dict[int, str] | None = None) -> dict[str, Any]:
+        """A group (or supergroup) with the bot in it; `members` maps user ids to their status
+        (creator, administrator, member, left, kicked). Users who write in it join as members."""
+        group = self._call("POST", "/sandbox/groups",
+                           json=_fields(chat_id=chat_id, title=title, type=chat_type))
+        for user_id, status in (members or {}).items():
+            group = self.set_member_status(chat_id, user_id, status)
+        return group
+
+    def set_member_status(self, chat_id: int, user_id: int, status: str) -> dict[str, Any]:
+        """The user's status in the group, as getChatMember reports it."""
+        return self._call("POST", f"/sandbox/chats/{chat_id}/members",
+                          json={"user_id": user_id, "status": status})
+
+    def chat(self, chat_id: int) -> dict[str, Any]:
+        """`{"chat": Chat, "members": [{"user", "status"}, ...]}` (no members for a private chat)."""
+        return self._call("GET", f"/sandbox/chats/{chat_id}")
 
     # -- what the bot did ---------------------------------------------------------------------
     def _chat(self, chat_id: int, include_user: bool, after_version: int | None = None,
@@ -139,6 +167,13 @@ class SandboxClient:
             if time.monotonic() >= deadline:
                 raise SandboxTimeout(f"callback query {callback_query_id} was not answered")
             time.sleep(0.02)
+
+    def file_bytes(self, file_id: str) -> bytes:
+        """The bytes of a file a user or the bot sent (a photo size's file_id, a document's)."""
+        response = self._http.get(f"/sandbox/files/{file_id}")
+        if response.status_code >= 400:
+            raise SandboxError(f"GET /sandbox/files/{file_id}: {response.status_code}")
+        return response.content
 
     def chat_actions(self, chat_id: int) -> list[dict[str, Any]]:
         """sendChatAction calls for the chat: {"action": "typing", "date": unix time}."""

@@ -1,5 +1,6 @@
 """The control API under /sandbox/: what a user does (send a photo, a document, text, press a
-button) becomes an update for the bot; what the bot did (messages with edits applied, chat
+button, in their private chat or in a group) becomes an update for the bot; groups and their
+members' statuses are set up here too; what the bot did (messages with edits applied, chat
 actions, callback answers) can be read back. Tests use it through SandboxClient, the chat page
 through fetch()."""
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.entities import command_entities
+from sandbox.entities import incoming_entities
 from sandbox.markup import button_data
 from sandbox.params import BotApiError, Params, bad_request, read_params
 from sandbox.state import STATE, SandboxState, public
@@ -36,10 +37,11 @@ def _user_id(request: web.Request) -> int:
 
 def _deliver(state: SandboxState, request: web.Request, params: Params,
              content: dict[str, Any]) -> dict[str, Any]:
-    """Store the user's message in their chat and queue it as an update for the bot."""
-    record = state.ensure_chat(_user_id(request), params.get_str("first_name"),
-                               params.get_str("username"))
-    message = state.add_message(record, record.user, content,
+    """Store the user's message in their private chat (or the group `chat_id`) and queue it as
+    an update for the bot."""
+    record, sender = state.sender_chat(_user_id(request), params.get_int("chat_id"),
+                                       params.get_str("first_name"), params.get_str("username"))
+    message = state.add_message(record, sender, content,
                                 reply_to=params.get_int("reply_to_message_id"))
     state.push_update("message", message)
     return public(message)
@@ -49,6 +51,8 @@ def _caption(params: Params, content: dict[str, Any]) -> dict[str, Any]:
     caption = params.get_str("caption")
     if caption:
         content["caption"] = caption
+        if entities := incoming_entities(caption):
+            content["caption_entities"] = entities
     return content
 
 
@@ -79,7 +83,7 @@ async def user_text(request: web.Request) -> dict[str, Any]:
     if not text.strip():
         raise bad_request("message text is empty")
     content: dict[str, Any] = {"text": text}
-    if entities := command_entities(text):
+    if entities := incoming_entities(text):
         content["entities"] = entities
     return _deliver(state, request, params, content)
 
@@ -88,7 +92,9 @@ async def user_press(request: web.Request) -> dict[str, Any]:
     """A button press. Data not on the message's keyboard is refused unless forge is set,
     so a test that means to forge says so and a test that presses a stale button learns it."""
     state, params = _state(request), await read_params(request)
-    record = state.chat(_user_id(request))
+    user_id, chat_id = _user_id(request), params.get_int("chat_id")
+    state.chat(user_id if chat_id is None else chat_id)  # a press needs a chat with a message
+    record, user = state.sender_chat(user_id, chat_id)
     message = record.find(params.get_int("message_id", required=True) or 0)
     if message is None or not message["from"]["is_bot"]:
         raise bad_request("no bot message with that message_id in this chat")
@@ -98,9 +104,38 @@ async def user_press(request: web.Request) -> dict[str, Any]:
             f"callback_data {data!r} is not on the message's keyboard {button_data(message)}; "
             "pass forge=true to send it anyway"
         )
-    query = state.new_callback_query(record, message, data)
+    query = state.new_callback_query(record, user, message, data)
     state.push_update("callback_query", query)
     return {"callback_query_id": query["id"]}
+
+
+async def create_group(request: web.Request) -> dict[str, Any]:
+    """A group with the bot in it (JSON `chat_id` < 0, `title`, `type` group|supergroup); again
+    with the same id it returns the group as it is."""
+    state, params = _state(request), await read_params(request)
+    record = state.ensure_group(params.get_int("chat_id", required=True) or 0,
+                                params.get_str("title"), params.get_str("type") or "group")
+    return {"chat": record.chat, "members": record.statuses}
+
+
+async def set_member(request: web.Request) -> dict[str, Any]:
+    """A user's status in a group (creator, administrator, member, left, kicked), as
+    getChatMember will report it."""
+    state, params = _state(request), await read_params(request)
+    record = state.chat(int(request.match_info["chat_id"]))
+    user = state.ensure_user(params.get_int("user_id", required=True) or 0,
+                             params.get_str("first_name"), params.get_str("username"))
+    state.set_member(record, user, params.get_str("status") or "member")
+    return {"chat": record.chat, "members": record.statuses}
+
+
+async def chat_info(request: web.Request) -> dict[str, Any]:
+    """The chat and, for a group, its members with their users and statuses."""
+    state = _state(request)
+    record = state.chat(int(request.match_info["chat_id"]))
+    members = [{"user": state.users[user_id], "status": status}
+               for user_id, status in record.statuses.items()]
+    return {"chat": record.chat, "members": members}
 
 
 async def chat_messages(request: web.Request) -> dict[str, Any]:
@@ -143,10 +178,16 @@ async def pending_updates(request: web.Request) -> list[dict[str, Any]]:
     return _state(request).updates
 
 
+def _scope_key(kind: str) -> str:
+    return json.dumps({"type": kind}, sort_keys=True) + "|"
+
+
 async def bot_info(request: web.Request) -> dict[str, Any]:
+    """getMe, the default commands, those for groups (the default ones unless set), the description."""
     state = _state(request)
-    default_scope = json.dumps({"type": "default"}, sort_keys=True) + "|"
-    return {"bot": state.bot_user, "commands": state.commands.get(default_scope, []),
+    default = state.commands.get(_scope_key("default"), [])
+    return {"bot": state.bot_user, "commands": default,
+            "group_commands": state.commands.get(_scope_key("all_group_chats"), default),
             "description": state.description}
 
 
@@ -185,6 +226,9 @@ def add_routes(app: web.Application) -> None:
         ("POST", "/sandbox/users/{user_id}/document", user_document),
         ("POST", "/sandbox/users/{user_id}/text", user_text),
         ("POST", "/sandbox/users/{user_id}/press", user_press),
+        ("POST", "/sandbox/groups", create_group),
+        ("POST", "/sandbox/chats/{chat_id:-?\\d+}/members", set_member),
+        ("GET", "/sandbox/chats/{chat_id:-?\\d+}", chat_info),
         ("GET", "/sandbox/chats/{chat_id:-?\\d+}/messages", chat_messages),
         ("GET", "/sandbox/chats/{chat_id:-?\\d+}/actions", chat_actions),
         ("GET", "/sandbox/callback_answers", callback_answers),

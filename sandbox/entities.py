@@ -1,6 +1,7 @@
-"""Message entities as Telegram computes them: offsets in UTF-16 code units, bot commands found
-in incoming text (python-telegram-bot's CommandHandler looks for them), and the HTML parse mode
-turned into plain text plus entities, refusing markup Telegram refuses."""
+"""Message entities as Telegram computes them: offsets in UTF-16 code units, bot commands and
+@mentions found in incoming text and captions (python-telegram-bot's CommandHandler looks for the
+first; a bot in a group looks for its own username in the second), and the HTML parse mode turned
+into plain text plus entities, refusing markup Telegram refuses."""
 from __future__ import annotations
 
 import re
@@ -10,6 +11,7 @@ from typing import Any
 from sandbox.params import bad_request
 
 _COMMAND = re.compile(r"^/[A-Za-z0-9_]{1,32}(@[A-Za-z0-9_]{3,64})?")
+_MENTION = re.compile(r"(?<![A-Za-z0-9_/@])@[A-Za-z][A-Za-z0-9_]{3,31}\b")
 _SIMPLE_TAGS = {
     "b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline",
     "ins": "underline", "s": "strikethrough", "strike": "strikethrough", "del": "strikethrough",
@@ -28,6 +30,16 @@ def command_entities(text: str) -> list[dict[str, Any]]:
     if not match:
         return []
     return [{"type": "bot_command", "offset": 0, "length": utf16_len(match.group(0))}]
+
+
+def incoming_entities(text: str) -> list[dict[str, Any]]:
+    """What a Telegram client attaches to a user's text or caption: a leading /command and every
+    @username mention (UTF-16 offsets)."""
+    entities = command_entities(text)
+    for match in _MENTION.finditer(text):
+        entities.append({"type": "mention", "offset": utf16_len(text[:match.start()]),
+                         "length": utf16_len(match.group(0))})
+    return entities
 
 
 class _TelegramHTML(HTMLParser):

@@ -1,5 +1,6 @@
-"""The sandbox's world: users and their private chats, the messages in them (with edits applied),
-the update queue the bot polls, files, callback queries and their answers.
+"""The sandbox's world: users, their private chats with the bot and the groups they share with it,
+the messages in them (with edits applied), the update queue the bot polls, files, callback
+queries and their answers.
 
 All of it lives on the server's event loop; the Bot API and the control API are two views of it.
 Messages are kept as Bot API Message dicts plus a "sandbox" key with what the Bot API does not
@@ -26,6 +27,7 @@ from sandbox.media import (
     photo_size,
     unique_id_for,
 )
+from sandbox.members import MEMBER_STATUSES, chat_member
 from sandbox.params import BotApiError, bad_request
 
 CONFLICT = (
@@ -49,12 +51,16 @@ def now() -> int:
     return int(time.time())
 
 
+GROUP_TYPES = ("group", "supergroup")
+
+
 @dataclass
 class ChatRecord:
-    """One private chat between a user and the bot."""
+    """One chat with the bot: a user's private chat, or a group whose members' statuses it keeps."""
 
     chat: dict[str, Any]
-    user: dict[str, Any]
+    user: dict[str, Any] | None  # the private chat's user; None for a group
+    statuses: dict[int, str] = field(default_factory=dict)  # group members: user id -> status
     messages: list[dict[str, Any]] = field(default_factory=list)
     actions: list[dict[str, Any]] = field(default_factory=list)
     message_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -76,8 +82,9 @@ class SandboxState:
             "is_bot": True,
             "first_name": bot_first_name,
             "username": bot_username,
-            "can_join_groups": False,
-            "can_read_all_group_messages": False,
+            "can_join_groups": True,
+            # The sandbox delivers every group message, as Telegram does with privacy mode off.
+            "can_read_all_group_messages": True,
             "supports_inline_queries": False,
             "can_connect_to_business": False,
             "has_main_web_app": False,
@@ -94,6 +101,7 @@ class SandboxState:
     def reset(self) -> None:
         """Forget chats, updates, files and answers; keep the bot's identity and commands."""
         self.chats: dict[int, ChatRecord] = {}
+        self.users: dict[int, dict[str, Any]] = {}
         self.updates: list[dict[str, Any]] = []
         self.allowed_updates: list[str] | None = None
         self.files: dict[str, StoredFile] = {}
@@ -132,21 +140,85 @@ class SandboxState:
         self._wake()
 
     # -- users, chats, files ------------------------------------------------------------------
-    def ensure_chat(self, user_id: int, first_name: str | None = None,
-                    username: str | None = None) -> ChatRecord:
-        record = self.chats.get(user_id)
-        if record is None:
-            user = {
+    def ensure_user(self, user_id: int, first_name: str | None = None,
+                    username: str | None = None) -> dict[str, Any]:
+        user = self.users.get(user_id)
+        if user is None:
+            user = self.users[user_id] = {
                 "id": user_id,
                 "is_bot": False,
                 "first_name": first_name or f"Tester {user_id}",
                 "username": username or f"tester{user_id}",
                 "language_code": "en",
             }
+        return user
+
+    def ensure_chat(self, user_id: int, first_name: str | None = None,
+                    username: str | None = None) -> ChatRecord:
+        """The user's private chat with the bot (its id is the user's id)."""
+        record = self.chats.get(user_id)
+        if record is None:
+            user = self.ensure_user(user_id, first_name, username)
             chat = {"id": user_id, "type": "private", "first_name": user["first_name"],
                     "username": user["username"]}
             record = self.chats[user_id] = ChatRecord(chat=chat, user=user)
         return record
+
+    def ensure_group(self, chat_id: int, title: str | None = None,
+                     chat_type: str = "group") -> ChatRecord:
+        """A group or supergroup with the bot in it; ids are negative, as Telegram's are."""
+        if chat_id >= 0:
+            raise bad_request("a group's chat_id must be negative")
+        if chat_type not in GROUP_TYPES:
+            raise bad_request(f"chat type must be one of {GROUP_TYPES}")
+        record = self.chats.get(chat_id)
+        if record is None:
+            chat = {"id": chat_id, "type": chat_type, "title": title or f"Group {-chat_id}"}
+            record = self.chats[chat_id] = ChatRecord(chat=chat, user=None)
+            self.changed()
+        elif record.user is not None:
+            raise bad_request("that chat is a private chat")
+        return record
+
+    def set_member(self, record: ChatRecord, user: dict[str, Any], status: str) -> None:
+        if record.user is not None:
+            raise bad_request("members belong to groups; that chat is a private chat")
+        if status not in MEMBER_STATUSES:
+            raise bad_request(f"status must be one of {MEMBER_STATUSES}")
+        record.statuses[user["id"]] = status
+        self.changed()
+
+    def sender_chat(self, user_id: int, chat_id: int | None, first_name: str | None = None,
+                    username: str | None = None) -> tuple[ChatRecord, dict[str, Any]]:
+        """Where a user's message goes, and its sender: their private chat, or a group they join
+        as a member if they were not in it (a left or banned user cannot write there)."""
+        if chat_id is None or chat_id == user_id:
+            record = self.ensure_chat(user_id, first_name, username)
+            return record, record.user
+        record = self.chat(chat_id)
+        if record.user is not None:
+            raise bad_request("that is another user's private chat")
+        user = self.ensure_user(user_id, first_name, username)
+        status = record.statuses.get(user_id)
+        if status in ("left", "kicked"):
+            raise bad_request(f"user {user_id} is not a member of that group ({status})")
+        if status is None:
+            self.set_member(record, user, "member")
+        return record, user
+
+    def member(self, chat_id: int | None, user_id: int | None) -> dict[str, Any]:
+        """getChatMember: the user's ChatMember in that chat."""
+        record = self.chat(chat_id)
+        if user_id == self.bot_user["id"]:
+            return chat_member(self.bot_user, "administrator" if record.user is None else "member")
+        user = self.users.get(user_id or 0)
+        if user is None:
+            raise bad_request("user not found")
+        if record.user is not None:
+            status = "member" if record.user["id"] == user_id else "left"
+        else:
+            status = record.statuses.get(user["id"], "left")
+        return chat_member(user, status)
 
     def chat(self, chat_id: int | None) -> ChatRecord:
         record = self.chats.get(chat_id) if chat_id is not None else None
@@ -292,11 +364,11 @@ class SandboxState:
             await self.wait_for_change(remaining)
 
     # -- callback queries ---------------------------------------------------------------------
-    def new_callback_query(self, record: ChatRecord, message: dict[str, Any],
-                           data: str) -> dict[str, Any]:
+    def new_callback_query(self, record: ChatRecord, user: dict[str, Any],
+                           message: dict[str, Any], data: str) -> dict[str, Any]:
         query = {
             "id": str(next(self._query_ids)),
-            "from": copy.deepcopy(record.user),
+            "from": copy.deepcopy(user),
             "message": public(message),
             "chat_instance": str(-7_000_000_000_000_000 - record.chat["id"]),
             "data": data,

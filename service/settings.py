@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     worker_maintenance_interval_s: int = 30  # how often a worker looks for jobs abandoned by dead workers
     job_heartbeat_s: int = 5  # a running job's heartbeat; three missed ones mark it abandoned
     correction_prompt_ttl_s: int = 24 * 3600  # how long a ✏️ prompt waits for the user's reply
+    forget_confirmation_ttl_s: int = 300  # how long /forget's "Delete everything" button works
     # `captionbot up` restarts a dead child; more exits than this within the window stop everything.
     restart_limit: int = 5
     restart_window_s: float = 300.0

@@ -217,6 +217,13 @@ def request_ids_of(session: Session, telegram_id: int) -> list[int]:
     return list(session.scalars(select(CaptionRequest.id).where(CaptionRequest.user_id == telegram_id).order_by(CaptionRequest.id)))
 
 
+def caption_ids_of(session: Session, telegram_id: int) -> list[int]:
+    """The ids of a user's captions (Redis keeps their attention maps under them)."""
+    return list(session.scalars(
+        select(Caption.id).join(CaptionRequest).where(CaptionRequest.user_id == telegram_id).order_by(Caption.id)
+    ))
+
+
 def forget_user(session: Session, telegram_id: int) -> list[str]:
     """Delete a user and, by cascade, their requests, captions, ratings and corrections.
 

@@ -295,6 +295,19 @@ class ServiceStack:
 
         return wait_until(finished, timeout=timeout, what=f"request for message {message_id} to finish", interval=0.1)
 
+    def ask_to_forget(self, user_id: int) -> tuple[dict, dict[str, str]]:
+        """The user sends /forget: (the bot's question, its buttons' callback data by label)."""
+        sent = self.client.send_text(user_id, "/forget")
+        question = self.bot_says(user_id, "Delete everything", after=sent["message_id"])
+        buttons = {b["text"]: b["callback_data"] for b in question["reply_markup"]["inline_keyboard"][0]}
+        return question, buttons
+
+    def forget(self, user_id: int, timeout: float = 15.0) -> dict:
+        """The user sends /forget and presses "Delete everything"; returns the bot's "Done" message."""
+        question, buttons = self.ask_to_forget(user_id)
+        self.client.press_button(user_id, question["message_id"], buttons["Delete everything"])
+        return self.bot_says(user_id, "Done:", timeout=timeout, after=question["message_id"] - 1)
+
     def bot_says(self, user_id: int, contains: str, timeout: float = 15.0, after: int = 0) -> dict:
         """The first bot message with `contains` in its text, newer than message id `after`."""
         return self.client.wait_for_message(

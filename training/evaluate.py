@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from captioning.attention_map import write_attention_png
 from captioning.bundle import read_bundle_config, write_bundle_config
 from captioning.captioner import Captioner
 from captioning.images import load_image_array
 from captioning.metrics import score_captions
 from training.features import build_feature_cache, cache_dir_for
 from training.pipeline import flickr8k_captions
-from training.plots import plot_attention, plot_gallery
+from training.plots import plot_gallery
 
 log = logging.getLogger(__name__)
 SEARCHES = {"greedy": 1, "beam3": 3, "beam5": 5}
@@ -88,5 +89,5 @@ def evaluate_bundle(
     for name in picks[:attention_maps]:
         result = captioner.caption([paths[name]], beam=searches.get(shown, 3))[0]
         image = load_image_array(paths[name], captioner.encoder.input_size)
-        plot_attention(image, result.words, result.attention, result.grid_size, out_dir / f"attention_{Path(name).stem}.png")
+        write_attention_png(image, result.words, result.attention, result.grid_size, out_dir / f"attention_{Path(name).stem}.png")
     return report

@@ -1,4 +1,5 @@
-"""Plots people would rather look at than numbers: training curves, attention maps, a gallery."""
+"""Plots people would rather look at than numbers: training curves, a gallery, feedback per version
+(attention maps: captioning/attention_map.py)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -46,25 +47,6 @@ def _save_image_grid(fig, axes, path: Path) -> Path:
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return Path(path)
-
-
-def plot_attention(image: np.ndarray, words: list[str], attention: np.ndarray, grid_size: tuple[int, int], path: Path) -> Path:
-    """The image once per word with that word's attention weights overlaid (upsampled smoothly)."""
-    from PIL import Image
-
-    columns = 5
-    rows = (len(words) + 1 + columns - 1) // columns
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 2.4, rows * 2.6))
-    axes = np.atleast_1d(axes).reshape(-1)
-    axes[0].imshow(image)
-    axes[0].set_title("image", fontsize=9)
-    height, width = image.shape[:2]
-    for ax, word, weights in zip(axes[1:], words, attention):
-        heat = Image.fromarray((weights.reshape(grid_size) / max(weights.max(), 1e-8) * 255).astype(np.uint8))
-        ax.imshow(image)
-        ax.imshow(np.asarray(heat.resize((width, height), Image.Resampling.BICUBIC)), cmap="jet", alpha=0.45)
-        ax.set_title(word, fontsize=10)
-    return _save_image_grid(fig, axes, path)
 
 
 def plot_gallery(samples: list[dict], path: Path, columns: int = 3) -> Path:

@@ -5,6 +5,7 @@ trouble, 5xx, 429) is worth retrying; `BotApiRejected` (a 4xx answer) will not g
 """
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -105,11 +106,14 @@ class BotApiClient:
             payload["parse_mode"] = parse_mode
         return self.call("editMessageText", payload)
 
-    def send_photo(self, chat_id: int, photo: bytes, filename: str, caption: str | None = None) -> dict[str, Any]:
-        """Upload a picture (multipart, as the Bot API wants new files)."""
+    def send_photo(self, chat_id: int, photo: bytes, filename: str, caption: str | None = None,
+                   reply_to_message_id: int | None = None) -> dict[str, Any]:
+        """Upload a picture (multipart, as the Bot API wants new files; other fields as JSON text)."""
         data = {"chat_id": str(chat_id)}
         if caption:
             data["caption"] = caption
+        if reply_to_message_id is not None:
+            data["reply_parameters"] = json.dumps({"message_id": reply_to_message_id, "allow_sending_without_reply": True})
         try:
             response = self._http.post(
                 f"{self._method_base}/sendPhoto", data=data, files={"photo": (filename, photo, "image/png")}

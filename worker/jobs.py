@@ -22,6 +22,7 @@ from rq.job import Job, get_current_job
 from rq.timeouts import JobTimeoutException
 
 from captioning.images import ImageError, UnsupportedImageError
+from captioning.text import as_sentence
 from service.feedback_buttons import feedback_keyboard
 from service.image_formats import UNSUPPORTED_FORMAT_REPLY
 from service.media_files import delete_media_file
@@ -210,7 +211,7 @@ def _deliver(ctx: worker_context.WorkerContext, pending: PendingRequest, caption
     with session_scope(ctx.session_factory) as session:
         delivered = mark_delivered(session, pending.request_id, reply["message_id"])
     if not delivered:  # /forget came while the reply was on its way: take it back
-        _take_back(ctx, pending.chat_id, reply["message_id"])
+        take_back(ctx, pending.chat_id, reply["message_id"])
         raise RequestForgotten(pending.request_id)
     return {
         "request_id": pending.request_id,
@@ -229,32 +230,24 @@ def _fail(
         if get_request(session, pending.request_id, for_update=True) is None:
             raise RequestForgotten(pending.request_id)
         mark_failed(session, pending.request_id, reason)
-    _tell(ctx, pending.chat_id, pending.message_id, reply or FAILED_FOR_GOOD.format(reason=explanation.rstrip(".")))
+    tell(ctx, pending.chat_id, pending.message_id, reply or FAILED_FOR_GOOD.format(reason=explanation.rstrip(".")))
     return {"request_id": pending.request_id, "status": "failed", "reason": reason}
 
 
-def _take_back(ctx: worker_context.WorkerContext, chat_id: int, message_id: int) -> None:
+def take_back(ctx: worker_context.WorkerContext, chat_id: int, message_id: int) -> None:
+    """Delete a message the bot sent (a reply about something /forget deleted meanwhile)."""
     try:
         ctx.bot_api.delete_message(chat_id, message_id)
     except BotApiError as error:
         log.warning("could not delete message %s in chat %s: %s", message_id, chat_id, error)
 
 
-def _tell(ctx: worker_context.WorkerContext, chat_id: int, message_id: int, text: str) -> None:
+def tell(ctx: worker_context.WorkerContext, chat_id: int, message_id: int, text: str) -> None:
+    """A reply that may not arrive: Telegram failing is logged, not raised."""
     try:
         ctx.bot_api.send_message(chat_id, text, reply_to_message_id=message_id)
     except BotApiError as error:
         log.warning("could not tell chat %s: %s", chat_id, error)
-
-
-def as_sentence(text: str) -> str:
-    """"a dog runs on grass" -> "A dog runs on grass." (the stored caption stays as the model said it)."""
-    text = text.strip()
-    if not text:
-        return "I'm not sure what this shows."
-    if text[-1] not in ".!?":
-        text += "."
-    return text[0].upper() + text[1:]
 
 
 def failure_reason(exc_type: type[BaseException] | None, exc_value: BaseException | None) -> str:
@@ -310,8 +303,8 @@ def report_caption_failure(
         # The user hears anyway; the request stays unfinished in the store, as the database is out.
         log.warning("request %s failed after its last try and the database is unavailable (%s); telling the user",
                     request_id, first_line(error))
-        _tell(ctx, int(reply_to[0]), int(reply_to[1]), GAVE_UP)
+        tell(ctx, int(reply_to[0]), int(reply_to[1]), GAVE_UP)
         return
     # After the worker's line for the try itself (a WARNING for an outage, else the traceback).
     log.info("request %s failed after its last try: %s; telling the user", request_id, reason)
-    _tell(ctx, chat_id, message_id, GAVE_UP)
+    tell(ctx, chat_id, message_id, GAVE_UP)

@@ -107,6 +107,13 @@ class CaptionerHolder:
             return canary
         return active
 
+    def for_version(self, version: str) -> Captioner:
+        """The loaded captioner of this version (the active one or the canary), else the active one."""
+        active = self.current()
+        with self._lock:
+            canary = self._canary
+        return canary if canary is not None and canary.version == version else active
+
     def refresh(self, force: bool = False) -> None:
         """Follow the serving plan: swap to a promoted canary at once; start loading a newly
         activated version, or else a new canary, in the background; drop an ended canary."""

@@ -1,11 +1,15 @@
-// The sandbox chat page: one person's private chat with the bot, through the control API.
+// The sandbox chat page: one person's private chat with the bot, or a group where several users
+// (switch "you are user") talk with it, through the control API.
 // No build step and no external assets; the DOM is built with textContent, never innerHTML.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
+const GROUP = { chat_id: -1001, title: "Sandbox group", type: "group" };  // the page's one group
 const state = {
   userId: Number(params.get("user") || localStorage.getItem("sandbox-user") || 1001),
+  inGroup: (params.get("chat") || localStorage.getItem("sandbox-chat")) === "group",
+  commands: { private: [], group: [] },
   version: null,
   messages: [],
   replyTo: null,        // message the next text answers
@@ -25,14 +29,18 @@ async function api(path, options = {}) {
 }
 
 function userPath(what) { return `/sandbox/users/${state.userId}/${what}`; }
+function chatId() { return state.inGroup ? GROUP.chat_id : state.userId; }
+function withChat(body) { if (state.inGroup) body.chat_id = GROUP.chat_id; return body; }
+
+function postJson(path, body) {
+  return api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+}
 
 async function sendText(text) {
   state.pinned = true;  // your own message brings you back to the newest, as in Telegram
-  const body = { text };
+  const body = withChat({ text });
   if (state.replyTo) body.reply_to_message_id = state.replyTo.message_id;
-  await api(userPath("text"), {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
-  });
+  await postJson(userPath("text"), body);
   setReply(null);
 }
 
@@ -46,16 +54,17 @@ async function sendFile(file, caption) {
     form.append("mime_type", file.type || "application/octet-stream");
   }
   if (caption) form.append("caption", caption);
+  if (state.inGroup) form.append("chat_id", String(GROUP.chat_id));
+  if (state.replyTo) form.append("reply_to_message_id", String(state.replyTo.message_id));
+  setReply(null);
   await api(userPath(isImage ? "photo" : "document"), { method: "POST", body: form });
 }
 
 async function press(message, button, element) {
   element.classList.add("busy");
   try {
-    const { callback_query_id: queryId } = await api(userPath("press"), {
-      method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ message_id: message.message_id, callback_data: button.callback_data }),
-    });
+    const { callback_query_id: queryId } = await postJson(
+      userPath("press"), withChat({ message_id: message.message_id, callback_data: button.callback_data }));
     const answer = await waitForAnswer(queryId);
     if (answer && answer.text) {
       if (answer.show_alert) alert(answer.text); else toast(answer.text);
@@ -84,7 +93,7 @@ async function poll() {
   while (generation === state.pollGeneration) {
     try {
       const query = state.version === null ? "all=1" : `all=1&after_version=${state.version}&timeout=25`;
-      const view = await api(`/sandbox/chats/${state.userId}/messages?${query}`);
+      const view = await api(`/sandbox/chats/${chatId()}/messages?${query}`);
       if (generation !== state.pollGeneration) return;
       state.version = view.version;
       state.messages = view.messages;
@@ -157,7 +166,7 @@ function humanSize(bytes) {
 function fileUrl(fileId) { return `/sandbox/files/${encodeURIComponent(fileId)}`; }
 
 function renderMessage(message) {
-  const mine = !message.from.is_bot;
+  const mine = message.from.id === state.userId;
   const row = el("div", `row ${mine ? "mine" : "theirs"}`);
   row.id = `m${message.message_id}`;
   const column = el("div");
@@ -166,6 +175,7 @@ function renderMessage(message) {
   column.style.alignItems = mine ? "flex-end" : "flex-start";
   column.style.width = "100%";
   const bubble = el("div", "bubble");
+  if (state.inGroup && !mine) bubble.appendChild(el("div", "sender", message.from.first_name));
 
   if (message.reply_to_message) {
     const quote = el("div", "quote", summary(message.reply_to_message));
@@ -200,7 +210,7 @@ function renderMessage(message) {
   const meta = el("div", "meta");
   const time = new Date(message.date * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   meta.textContent = (message.edit_date ? "edited · " : "") + time;
-  if (!mine) {
+  if (!mine || state.inGroup) {  // in a group you reply to photos too: /caption
     const replyLink = el("button", "reply-link", "reply");
     replyLink.type = "button";
     replyLink.onclick = () => { setReply(message); $("text").focus(); };
@@ -312,7 +322,8 @@ function setReply(message) {
   state.replyTo = message;
   $("reply-bar").classList.toggle("hidden", !message);
   if (message) {
-    $("reply-who").textContent = message.from.is_bot ? $("bot-name").textContent : "yourself";
+    $("reply-who").textContent = message.from.is_bot ? $("bot-name").textContent
+      : message.from.id === state.userId ? "yourself" : message.from.first_name;
     $("reply-text").textContent = summary(message);
   } else {
     $("text").placeholder = "Write a message…";
@@ -333,16 +344,46 @@ async function loadBot() {
     $("bot-name").textContent = name;
     $("bot-avatar").textContent = name.slice(0, 1).toUpperCase();
     document.title = `${name} · sandbox chat`;
-    $("commands").replaceChildren(...info.commands.map((command) => {
-      const chip = el("button", "", `/${command.command}`);
-      chip.type = "button";
-      chip.title = command.description;
-      chip.onclick = () => sendText(`/${command.command}`).catch((error) => toast(error.message, true));
-      return chip;
-    }));
+    state.commands = { private: info.commands, group: info.group_commands || info.commands };
+    showCommands();
   } catch (error) {
     toast(`Cannot reach the sandbox: ${error.message}`, true);
   }
+}
+
+function showCommands() {
+  const commands = state.inGroup ? state.commands.group : state.commands.private;
+  $("commands").replaceChildren(...commands.map((command) => {
+    const chip = el("button", "", `/${command.command}`);
+    chip.type = "button";
+    chip.title = command.description;
+    // "/auto" alone would only ask how it stands; the chip turns it on.
+    const text = command.command === "auto" ? "/auto on" : `/${command.command}`;
+    chip.onclick = () => sendText(text).catch((error) => toast(error.message, true));
+    return chip;
+  }));
+}
+
+// ---------- the group ----------
+async function joinGroup() {
+  await postJson("/sandbox/groups", GROUP);
+  const { members } = await api(`/sandbox/chats/${GROUP.chat_id}`);
+  const me = members.find((member) => member.user.id === state.userId);
+  $("group-admin").checked = Boolean(me && ["creator", "administrator"].includes(me.status));
+}
+
+async function setGroupAdmin(isAdmin) {
+  await postJson(`/sandbox/chats/${GROUP.chat_id}/members`,
+    { user_id: state.userId, status: isAdmin ? "administrator" : "member" });
+}
+
+async function switchChat() {
+  $("chat-kind").value = state.inGroup ? "group" : "private";
+  $("admin-toggle").classList.toggle("hidden", !state.inGroup);
+  localStorage.setItem("sandbox-chat", state.inGroup ? "group" : "private");
+  showCommands();
+  if (state.inGroup) await joinGroup().catch((error) => toast(error.message, true));
+  switchUser(state.userId);
 }
 
 function switchUser(userId) {
@@ -382,7 +423,16 @@ $("reply-cancel").addEventListener("click", () => setReply(null));
 $("user-id").value = state.userId;
 $("user-id").addEventListener("change", (event) => {
   const userId = Number(event.target.value);
-  if (Number.isInteger(userId) && userId > 0) switchUser(userId);
+  if (!Number.isInteger(userId) || userId <= 0) return;
+  state.userId = userId;
+  switchChat();
+});
+$("chat-kind").addEventListener("change", (event) => {
+  state.inGroup = event.target.value === "group";
+  switchChat();
+});
+$("group-admin").addEventListener("change", (event) => {
+  setGroupAdmin(event.target.checked).catch((error) => toast(error.message, true));
 });
 
 let dragDepth = 0;
@@ -399,4 +449,4 @@ document.addEventListener("drop", (event) => {
 
 loadBot();
 setInterval(loadBot, 15000);  // the bot sets its commands after it starts
-poll();
+switchChat();

@@ -38,7 +38,7 @@ def buttons_of(stack, user_id: int, message_id: int) -> list[str]:
     return [button["text"] for button in message["reply_markup"]["inline_keyboard"][0]]
 
 
-def test_photo_gets_a_caption_reply_with_three_buttons_and_request_caption_media_are_stored(stack, user_id):
+def test_photo_gets_a_caption_reply_with_four_buttons_and_request_caption_media_are_stored(stack, user_id):
     photo = jpeg_bytes(seed=1)
     sent, reply, caption_id = send_photo_and_wait_for_caption(stack, user_id, photo)
 
@@ -48,7 +48,7 @@ def test_photo_gets_a_caption_reply_with_three_buttons_and_request_caption_media
 
     wait_until(reply_saved, timeout=10, what="the reply's message id to be saved")
     assert reply["text"].strip()
-    assert [b["text"] for b in reply["reply_markup"]["inline_keyboard"][0]] == ["👍", "👎", "✏️"]
+    assert [b["text"] for b in reply["reply_markup"]["inline_keyboard"][0]] == ["👍", "👎", "✏️", "🔍"]
     assert "typing" in [action["action"] for action in stack.client.chat_actions(user_id)]
     with stack.session() as session:
         caption = get_caption(session, caption_id)
@@ -70,7 +70,7 @@ def test_rating_is_stored_a_second_press_changes_it_and_the_buttons_show_the_cho
     answer_to(stack, stack.client.press_button(user_id, reply["message_id"], f"r1:{caption_id}:down"))
     wait_until(lambda: buttons_of(stack, user_id, reply["message_id"])[1] == "👎 ✓", 10, "the 👎 to be marked")
 
-    assert buttons_of(stack, user_id, reply["message_id"]) == ["👍", "👎 ✓", "✏️"]
+    assert buttons_of(stack, user_id, reply["message_id"]) == ["👍", "👎 ✓", "✏️", "🔍"]
     with stack.session() as session:
         ratings = session.scalars(select(Rating).where(Rating.caption_id == caption_id)).all()
         assert [(r.user_id, r.value) for r in ratings] == [(user_id, "down")]
@@ -94,7 +94,7 @@ def test_forged_or_stale_callbacks_are_answered_politely_and_change_nothing(stac
 
     with stack.session() as session:
         assert session.scalar(select(func.count(Rating.id)).where(Rating.caption_id.in_([caption_id, other_caption_id]))) == 0
-    assert buttons_of(stack, user_id, reply["message_id"]) == ["👍", "👎", "✏️"]
+    assert buttons_of(stack, user_id, reply["message_id"]) == ["👍", "👎", "✏️", "🔍"]
 
 
 def test_pencil_then_a_reply_stores_the_correction(stack, user_id):
@@ -129,8 +129,8 @@ def test_forget_deletes_the_users_data_and_the_photos_nobody_else_sent(stack, us
     queue = stack.runtime.captions_queue
     assert all(Job.fetch_many(own_jobs + [neighbours_job], connection=queue.connection, serializer=JSONSerializer))
 
-    sent = stack.client.send_text(user_id, "/forget")
-    stack.bot_says(user_id, "I deleted", after=sent["message_id"])
+    done = stack.forget(user_id)
+    assert done["text"].startswith("Done: I deleted 2 photos and everything else")
 
     # Their finished jobs (which name the chat they answered) are gone from Redis; the neighbour's stays.
     assert Job.fetch_many(own_jobs, connection=queue.connection, serializer=JSONSerializer) == [None, None]

@@ -9,6 +9,7 @@ from service_stack import jpeg_bytes, service_stack
 from sqlalchemy import func, select
 from test_bot_conversation import answer_to, send_photo_and_wait_for_caption
 
+from service.attention_maps import attention_job_id
 from store.models import Correction, Rating
 
 BUTTON_LIMIT = 4
@@ -48,7 +49,9 @@ def test_button_presses_over_the_limit_are_answered_slow_down_and_change_nothing
 
     assert "Slow down" in press(stack, user_id, reply["message_id"], f"r1:{caption_id}:down")
     assert "Slow down" in press(stack, user_id, reply["message_id"], f"r1:{caption_id}:fix")
+    assert "Slow down" in press(stack, user_id, reply["message_id"], f"a1:{caption_id}")
     assert ratings_of(stack, user_id) == ["up"]
+    assert stack.runtime.redis.exists(f"rq:job:{attention_job_id(caption_id)}") == 0, "🔍 queued nothing"
     assert not any("better description" in (m.get("text") or "") for m in stack.client.messages(user_id))
 
 

@@ -31,7 +31,7 @@ def answer(stack, user_id: int, data: bytes, filename: str, mime_type: str) -> t
 def test_a_real_jpeg_declared_as_octet_stream_is_captioned(stack, user_id):
     sent = stack.client.send_document(user_id, jpeg_bytes(seed=31), "photo", "application/octet-stream")
     reply = stack.reply_to(user_id, sent["message_id"], timeout=60)
-    assert [button["text"] for button in reply["reply_markup"]["inline_keyboard"][0]] == ["👍", "👎", "✏️"]
+    assert [button["text"] for button in reply["reply_markup"]["inline_keyboard"][0]] == ["👍", "👎", "✏️", "🔍"]
     assert stack.finished_request(user_id, sent["message_id"]).status is RequestStatus.done
 
 

@@ -6,12 +6,18 @@ import sys
 from pathlib import Path
 
 from bot.ratelimit import allow_correction, allow_photo
+from bot.replies import forgotten
 from service.feedback_buttons import (
+    CALLBACK_DATA_LIMIT,
+    attention_callback_data,
     callback_data,
     cancel_callback_data,
     feedback_keyboard,
+    forget_keyboard,
+    parse_attention_callback_data,
     parse_callback_data,
     parse_cancel_callback_data,
+    parse_forget_callback_data,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -52,8 +58,39 @@ def test_forged_or_malformed_callback_data_is_refused():
 
 def test_keyboard_marks_the_chosen_rating_only():
     row = feedback_keyboard(7, chosen="down")["inline_keyboard"][0]
-    assert [button["callback_data"] for button in row] == ["r1:7:up", "r1:7:down", "r1:7:fix"]
-    assert [button["text"].endswith("✓") for button in row] == [False, True, False]
+    assert [button["callback_data"] for button in row] == ["r1:7:up", "r1:7:down", "r1:7:fix", "a1:7"]
+    assert [button["text"] for button in row] == ["👍", "👎 ✓", "✏️", "🔍"]
+
+
+def test_attention_data_round_trips_fits_telegrams_64_bytes_and_anything_else_is_refused():
+    assert parse_attention_callback_data(attention_callback_data(42)).caption_id == 42
+    longest = attention_callback_data(10**18 - 1)  # the largest caption id the codec accepts
+    assert parse_attention_callback_data(longest).caption_id == 10**18 - 1
+    assert len(longest.encode()) <= CALLBACK_DATA_LIMIT == 64
+    for data in ["", None, "a1", "a1:", "a2:42", "a0:42", "a1:0", "a1:-3", "a1:042", "a1:42:up", "a1:4 2",
+                 "a1:42\n", "a1:" + "9" * 19, "r1:42:fix", "x1:42:0a1b2c3d"]:
+        assert parse_attention_callback_data(data) is None, data
+    assert parse_callback_data("a1:42") is None, "never taken for a rating"
+    assert parse_cancel_callback_data("a1:42") is None, "nor for a Cancel"
+
+
+def test_forget_buttons_round_trip_and_malformed_forget_data_is_refused():
+    row = forget_keyboard("0a1b2c3d")["inline_keyboard"][0]
+    assert [(b["text"], b["callback_data"]) for b in row] == [
+        ("Delete everything", "f1:0a1b2c3d:delete"), ("Keep", "f1:0a1b2c3d:keep")
+    ]
+    press = parse_forget_callback_data("f1:0a1b2c3d:delete")
+    assert press is not None and (press.token, press.choice) == ("0a1b2c3d", "delete")
+    for data in ["", None, "f1:0a1b2c3d", "f2:0a1b2c3d:delete", "f1:0A1B2C3D:delete", "f1:0a1b2c3:delete",
+                 "f1:0a1b2c3d:yes", "f1:0a1b2c3d:delete:x", "f1:0a1b2c3d:delete\n", "x1:0a1b2c3d:delete"]:
+        assert parse_forget_callback_data(data) is None, data
+
+
+def test_what_forget_deleted_is_said_in_words_with_the_number_agreeing():
+    assert forgotten(anything=False, photos=0) == "Done: nothing was stored about you, so there was nothing to delete."
+    assert forgotten(anything=True, photos=0) == "Done: I deleted everything I kept about you (no photos were stored)."
+    assert forgotten(anything=True, photos=1) == "Done: I deleted 1 photo and everything else I kept about you."
+    assert forgotten(anything=True, photos=3) == "Done: I deleted 3 photos and everything else I kept about you."
 
 
 def test_rate_limit_allows_the_limit_per_minute_per_user_then_refuses(redis_client):

@@ -56,10 +56,14 @@ def test_database_down_the_user_is_told_to_retry_and_after_it_returns_the_bot_wo
     try:
         stack.client.send_photo(user_id, jpeg_bytes(seed=23))
         stack.bot_says(user_id, STORAGE_DOWN, timeout=30)
-        sent = stack.client.send_text(user_id, "/forget")
-        stack.bot_says(user_id, STORAGE_DOWN, timeout=30, after=sent["message_id"])
+        question, buttons = stack.ask_to_forget(user_id)  # the question needs only Redis
+        query_id = stack.client.press_button(user_id, question["message_id"], buttons["Delete everything"])
+        assert STORAGE_DOWN in stack.client.wait_for_callback_answer(query_id, timeout=30)["text"]
     finally:
         stack.gate.open()
+    # The deletion failed, so the question stays open: the same button works now.
+    stack.client.press_button(user_id, question["message_id"], buttons["Delete everything"])
+    stack.bot_says(user_id, "nothing was stored about you", after=question["message_id"] - 1)
 
     sent = stack.client.send_photo(user_id, jpeg_bytes(seed=24))
     wait_until(lambda: requests_of(stack, user_id) == 1, timeout=30, what="the photo to be recorded")

@@ -23,6 +23,7 @@ from sandbox.server import SandboxServer
 
 USER = 42
 LISTENING = re.compile(r"worker (\S+) listening on captions")
+READY = re.compile(r"^ready: chat with the bot in the sandbox at (\S+)/$", re.MULTILINE)
 
 
 @contextmanager
@@ -80,18 +81,20 @@ def test_up_serves_a_photo_through_the_sandbox_and_ctrl_c_stops_everything(tmp_p
     data_dir = tmp_path / "data"
     with captionbot_up(tmp_path, service_model_bundle) as up:
         log_path = tmp_path / "up.log"
-        address = wait_until(lambda: re.search(r"chat with the bot in the sandbox at (\S+)/", log_path.read_text()),
-                             timeout=60, what="the chat page address").group(1)
-        # The sandbox's address is printed before the children start: wait for both workers.
+        ready = wait_until(lambda: READY.search(log_path.read_text()), timeout=120, what="the ready line")
+        address = ready.group(1)
+        listening = re.search(r"worker \S+ listening on captions", log_path.read_text())
+        assert listening and listening.start() < ready.start(), "ready only once a caption worker listens"
         children = wait_until(lambda: _with_two_workers(psutil.Process(up.pid).children(recursive=True)),
                               timeout=30, what="the caption worker and the trainer")
+        assert "oneDNN" not in log_path.read_text() and "alembic" not in log_path.read_text(), "no start-up chatter without -v"
         registry = json.loads((data_dir / "redis.rdb.settings").read_text())
         redis_pid = int(Path(registry["pidfile"]).read_text())
         assert (data_dir / "captionbot.db").exists(), "migrations made the SQLite file"
 
         with SandboxClient(address) as client:
             reply = answered(client, client.send_photo(USER, jpeg_bytes(seed=31)), timeout=120)
-        assert [b["text"] for b in reply["reply_markup"]["inline_keyboard"][0]] == ["👍", "👎", "✏️"]
+        assert [b["text"] for b in reply["reply_markup"]["inline_keyboard"][0]] == ["👍", "👎", "✏️", "🔍"]
 
         started = time.monotonic()
         os.killpg(up.pid, signal.SIGINT)

@@ -18,10 +18,14 @@ from PIL import Image
 
 from bot.corrections import clean_correction
 from service.feedback_buttons import (
+    attention_callback_data,
     callback_data,
     cancel_callback_data,
+    forget_callback_data,
+    parse_attention_callback_data,
     parse_callback_data,
     parse_cancel_callback_data,
+    parse_forget_callback_data,
 )
 from captioning.images import ImageError, open_image
 from captioning.text import normalize_caption, tokenize
@@ -104,7 +108,8 @@ def image_seeds() -> tuple[bytes, ...]:
 
 def text_seeds() -> tuple[bytes, ...]:
     return tuple(text.encode() for text in (
-        callback_data(1, "up"), callback_data(987654321, "fix"), cancel_callback_data(42, "0a1b2c3d"),
+        callback_data(1, "up"), callback_data(987654321, "fix"), cancel_callback_data(42, "0a1b2c3d"), forget_callback_data("0a1b2c3d", "delete"),
+        attention_callback_data(31337),
         "a dog runs on the grass", "A man's red-shirt…  on\ta bench!\n", "ÇA VA 123 ünïcödé 👍 İstanbul",
     ))
 
@@ -139,7 +144,11 @@ def check_callback_text(text: str) -> None:
     assert press is None or callback_data(press.caption_id, press.action) == text
     cancel = parse_cancel_callback_data(text)
     assert cancel is None or cancel_callback_data(cancel.caption_id, cancel.prompt_token) == text
-    assert press is None or cancel is None
+    forget = parse_forget_callback_data(text)
+    assert forget is None or forget_callback_data(forget.token, forget.choice) == text
+    attention = parse_attention_callback_data(text)
+    assert attention is None or attention_callback_data(attention.caption_id) == text
+    assert sum(parsed is not None for parsed in (press, cancel, forget, attention)) <= 1
 
 
 def check_correction_text(data: bytes) -> None:

@@ -4,6 +4,7 @@ input, buttons are clicked, corrections typed; what the page shows is checked by
 from __future__ import annotations
 
 import itertools
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -91,11 +92,11 @@ def chat(browser, stack) -> Iterator[ChatPage]:
     page.close()
 
 
-def test_a_photo_sent_from_the_page_is_captioned_rated_and_corrected(stack, chat):
+def test_a_photo_sent_from_the_page_is_captioned_rated_corrected_and_its_attention_map_shown(stack, chat):
     page = chat.page
     chat.send_photo(jpeg_bytes(seed=11))
     caption = chat.captions().first
-    expect(caption.locator(".keyboard button")).to_have_text(["👍", "👎", "✏️"], timeout=30_000)
+    expect(caption.locator(".keyboard button")).to_have_text(["👍", "👎", "✏️", "🔍"], timeout=30_000)
     chat.settle()
     assert chat.newest_is_in_view()
 
@@ -112,6 +113,11 @@ def test_a_photo_sent_from_the_page_is_captioned_rated_and_corrected(stack, chat
     with stack.session() as session:
         corrections = session.scalars(select(Correction.text).where(Correction.user_id == chat.user_id)).all()
     assert corrections == ["a dog runs on the beach"]
+
+    caption.get_by_role("button", name="🔍").click()
+    attention_map = page.locator("#messages .row.theirs img.photo").last
+    expect(attention_map).to_have_attribute("alt", re.compile("^Where I looked for each word"), timeout=60_000)
+    page.wait_for_function("image => image.complete && image.naturalWidth > 0", arg=attention_map.element_handle())
     chat.settle()
     assert chat.newest_is_in_view()
     assert chat.errors == []
@@ -146,4 +152,37 @@ def test_a_photo_that_cannot_be_shown_gets_a_placeholder_not_a_broken_image(stac
     expect(page.locator("#messages .row.theirs").first).to_be_visible(timeout=30_000)  # the bot's apology
     chat.settle()
     assert chat.newest_is_in_view()
+    assert chat.errors == []
+
+
+def test_the_page_switches_to_a_group_where_a_reply_asks_for_a_caption_and_an_admin_turns_on_auto(stack, chat):
+    page = chat.page
+    group = -1001  # the page's group
+    page.select_option("#chat-kind", "group")
+    expect(page.locator("#admin-toggle")).to_be_visible()
+    poster = next(_user_ids)
+    photo = stack.client.send_photo(poster, jpeg_bytes(seed=31), chat_id=group)
+
+    their_photo = page.locator(f"#m{photo['message_id']}")
+    expect(their_photo.locator(".sender")).to_have_text(f"Tester {poster}")
+    their_photo.locator(".reply-link").click()
+    expect(page.locator("#reply-who")).to_have_text(f"Tester {poster}")
+    page.fill("#text", "/caption")
+    page.press("#text", "Enter")
+    caption = chat.captions().filter(has=page.locator(".quote", has_text="📷 Photo")).last
+    expect(caption.locator(".keyboard button")).to_have_text(["👍", "👎", "✏️", "🔍"], timeout=30_000)
+
+    page.check("#group-admin")
+    page.wait_for_function(f"""async () => (await (await fetch("/sandbox/chats/{group}")).json())
+        .members.some((m) => m.user.id === {chat.user_id} && m.status === "administrator")""")
+    page.fill("#text", "/auto on")
+    page.press("#text", "Enter")
+    expect(page.locator("#messages .row.theirs .text").last).to_contain_text("describe every photo")
+    page.fill("#text", "/auto off")
+    page.press("#text", "Enter")
+    expect(page.locator("#messages .row.theirs .text").last).to_contain_text("only when asked")
+
+    page.select_option("#chat-kind", "private")
+    expect(page.locator("#admin-toggle")).to_be_hidden()
+    expect(page.locator("#messages .sender")).to_have_count(0)
     assert chat.errors == []

@@ -63,13 +63,15 @@ def wait_for_jobs_to_end(stack, job_ids: set[str]) -> None:
 
 
 def send_photo_then_forget(stack, user_id: int, photo: bytes, forget_after_ms: float) -> set[str]:
-    """The user sends a photo and /forget after a pause; returns the photo's job if /forget left it
-    (it was not over yet), once it has ended."""
+    """The user sends a photo and confirms /forget after a pause (asked before the photo, so the
+    pause alone says when the deletion comes); returns the photo's job if /forget left it (it was
+    not over yet), once it has ended."""
     before = caption_jobs(stack)
+    question, buttons = stack.ask_to_forget(user_id)
     stack.client.send_photo(user_id, photo)
     time.sleep(forget_after_ms / 1000)
-    forget = stack.client.send_text(user_id, "/forget")
-    stack.bot_says(user_id, "I deleted", after=forget["message_id"])
+    stack.client.press_button(user_id, question["message_id"], buttons["Delete everything"])
+    stack.bot_says(user_id, "I deleted 1 photo and", after=question["message_id"] - 1)
     # The bot enqueued the photo before it took /forget (one user's updates in order): the job is
     # there unless it had ended by then, and /forget deleted it.
     jobs = caption_jobs(stack) - before
@@ -155,9 +157,8 @@ def test_forget_while_the_caption_is_on_its_way_takes_the_reply_back(stack, user
     before = caption_jobs(stack)
     stack.client.send_photo(user_id, photo)
     wait_until(captioned, timeout=30, what="the caption to be stored")
-    forget = stack.client.send_text(user_id, "/forget")
-    stack.bot_says(user_id, "I deleted 1 photo", after=forget["message_id"])
+    stack.forget(user_id)
     wait_for_jobs_to_end(stack, caption_jobs(stack) - before)
     assert_nothing_kept_of(stack, user_id, photo, log_start)
     said = [message.get("text") for message in stack.client.messages(user_id)]
-    assert len(said) == 1 and "I deleted" in said[0], "the caption sent meanwhile was deleted"
+    assert len(said) == 1 and "I deleted 1 photo and" in said[0], "the caption sent meanwhile was deleted"
