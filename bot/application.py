@@ -36,6 +36,7 @@ from bot import (
 from bot.errors import on_error
 from bot.state import attach_runtime
 from bot.update_order import PerUserUpdateProcessor
+from bot.webhook import webhook_options
 from service.feedback_buttons import ATTENTION_DATA_PREFIX, CANCEL_DATA_PREFIX, FORGET_DATA_PREFIX
 from service.runtime import Runtime, connect
 from service.settings import Settings
@@ -131,7 +132,13 @@ def build_application(settings: Settings, runtime: Runtime | None = None) -> App
 
 
 def run_bot(settings: Settings) -> None:
-    """Long-poll until Ctrl-C or SIGTERM (`captionbot bot`)."""
+    """Serve until Ctrl-C or SIGTERM (`captionbot bot`): long polling, or with TELEGRAM_WEBHOOK_URL
+    set, python-telegram-bot's webhook server (one replica of several, docs/service.md)."""
+    webhook = webhook_options(settings)  # unusable settings fail before anything connects
     application = build_application(settings)
-    log.info("bot polling %s", settings.telegram_api_url)
-    application.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+    if webhook is None:
+        log.info("bot polling %s", settings.telegram_api_url)
+        application.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+        return
+    log.info("bot serving the webhook %s on %s:%d", webhook.url, webhook.listen, webhook.port)
+    application.run_webhook(**webhook.start_webhook_kwargs())

@@ -108,7 +108,11 @@ class SandboxServer:
         self._runner = web.AppRunner(make_app(self._state), access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
+        try:
+            await site.start()
+        except BaseException:
+            await self._runner.cleanup()  # stops webhook delivery, started by setup()
+            raise
         sockets = self._runner.addresses
         if sockets:
             self.port = sockets[0][1]
