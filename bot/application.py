@@ -35,6 +35,7 @@ from bot import (
 )
 from bot.errors import on_error
 from bot.state import attach_runtime
+from bot.seen_updates import SEEN_UPDATES_GROUP, seen_updates_handler
 from bot.update_order import PerUserUpdateProcessor
 from bot.webhook import webhook_options
 from service.feedback_buttons import ATTENTION_DATA_PREFIX, CANCEL_DATA_PREFIX, FORGET_DATA_PREFIX
@@ -126,6 +127,8 @@ def build_application(settings: Settings, runtime: Runtime | None = None) -> App
         .build()
     )
     attach_runtime(application, runtime)
+    if webhook_options(settings) is not None:  # replicas, and Telegram's redeliveries
+        application.add_handler(seen_updates_handler(), group=SEEN_UPDATES_GROUP)
     application.add_handlers(handlers())
     application.add_error_handler(on_error)
     return application

@@ -128,3 +128,20 @@ def test_a_request_without_the_secret_token_or_with_a_wrong_one_is_refused_and_c
                           headers={SECRET_HEADER: SECRET}, timeout=10)
     assert accepted.status_code == 200
     wait_until(lambda: _starts(stack, user) == 2, timeout=30, what="the same update, with the secret, answered")
+
+
+def test_an_update_delivered_again_is_handled_once_whichever_replica_gets_it(stack):
+    user = 7401
+    message = stack.client.send_text(user, "/start")
+    wait_until(lambda: _starts(stack, user) == 1, timeout=30, what="the delivered /start's answer")
+    again = {"update_id": 2 * 10**9, "message": message}
+
+    for url in [*stack.replica_urls.values(), *stack.replica_urls.values()]:  # as Telegram retries
+        response = httpx.post(url, json=again, headers={SECRET_HEADER: SECRET}, timeout=10)
+        assert response.status_code == 200
+    wait_until(lambda: _starts(stack, user) == 2, timeout=30, what="the redelivered update's one answer")
+    time.sleep(1.0)
+    assert _starts(stack, user) == 2
+
+    sent = stack.client.send_text(user, "/start")  # a new update is not mistaken for a seen one
+    wait_until(lambda: _starts(stack, user) == 3, timeout=30, what=f"the answer to message {sent['message_id']}")

@@ -61,3 +61,17 @@ def test_a_secret_telegram_would_refuse_is_a_settings_error_naming_the_variable_
     [line] = stderr_lines(result)
     assert line.startswith("captionbot: TELEGRAM_WEBHOOK_SECRET=<hidden> is not a valid setting")
     assert "not a secret!" not in result.stderr
+
+
+def test_the_webhook_secret_is_redacted_from_the_log_like_the_token(monkeypatch):
+    from captionbot.log_setup import TokenRedactor, configured_tokens
+    from service.settings import get_settings
+
+    monkeypatch.setenv("TELEGRAM_TOKEN", "123:abc")
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", SECRET)
+    get_settings.cache_clear()
+    try:
+        tokens = configured_tokens()
+    finally:
+        get_settings.cache_clear()
+    assert SECRET not in TokenRedactor(tokens).redact(f"setWebhook secret_token={SECRET}")
