@@ -34,8 +34,8 @@ from bot import (
     report,
 )
 from bot.errors import on_error
-from bot.state import attach_runtime
 from bot.seen_updates import SEEN_UPDATES_GROUP, seen_updates_handler
+from bot.state import attach_runtime
 from bot.update_order import PerUserUpdateProcessor
 from bot.webhook import webhook_options
 from service.feedback_buttons import ATTENTION_DATA_PREFIX, CANCEL_DATA_PREFIX, FORGET_DATA_PREFIX

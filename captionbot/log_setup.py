@@ -101,8 +101,9 @@ def _quiet_absl() -> None:
 
 
 def configured_tokens() -> list[str | None]:
-    """The token and the webhook secret from the settings (environment or .env); none if the settings do not load, so a
-    broken configuration still reaches the log that says what is wrong with it."""
+    """The token and the webhook secret from the settings (environment or .env); none if the
+    settings do not load, so a broken configuration still reaches the log that says what is wrong
+    with it."""
     try:
         from service.settings import get_settings
 
