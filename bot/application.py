@@ -34,8 +34,10 @@ from bot import (
     report,
 )
 from bot.errors import on_error
+from bot.seen_updates import SEEN_UPDATES_GROUP, seen_updates_handler
 from bot.state import attach_runtime
 from bot.update_order import PerUserUpdateProcessor
+from bot.webhook import webhook_options
 from service.feedback_buttons import ATTENTION_DATA_PREFIX, CANCEL_DATA_PREFIX, FORGET_DATA_PREFIX
 from service.runtime import Runtime, connect
 from service.settings import Settings
@@ -125,13 +127,21 @@ def build_application(settings: Settings, runtime: Runtime | None = None) -> App
         .build()
     )
     attach_runtime(application, runtime)
+    if webhook_options(settings) is not None:  # replicas, and Telegram's redeliveries
+        application.add_handler(seen_updates_handler(), group=SEEN_UPDATES_GROUP)
     application.add_handlers(handlers())
     application.add_error_handler(on_error)
     return application
 
 
 def run_bot(settings: Settings) -> None:
-    """Long-poll until Ctrl-C or SIGTERM (`captionbot bot`)."""
+    """Serve until Ctrl-C or SIGTERM (`captionbot bot`): long polling, or with TELEGRAM_WEBHOOK_URL
+    set, python-telegram-bot's webhook server (one replica of several, docs/service.md)."""
+    webhook = webhook_options(settings)  # unusable settings fail before anything connects
     application = build_application(settings)
-    log.info("bot polling %s", settings.telegram_api_url)
-    application.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+    if webhook is None:
+        log.info("bot polling %s", settings.telegram_api_url)
+        application.run_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+        return
+    log.info("bot serving the webhook %s on %s:%d", webhook.url, webhook.listen, webhook.port)
+    application.run_webhook(**webhook.start_webhook_kwargs())

@@ -50,12 +50,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+# Settings whose value a message must not repeat.
+SECRET_SUFFIXES = ("_TOKEN", "_SECRET", "_PASSWORD")
+
+
 def settings_problem(error) -> str:
     """A pydantic ValidationError of the settings as one line: which variable, what it holds, what is wrong."""
     first = error.errors()[0]
     variable = "_".join(str(part) for part in first["loc"]).upper()
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"{variable}={first.get('input')!r} is not a valid setting: {first['msg']}{more}"
+    shown = "<hidden>" if variable.endswith(SECRET_SUFFIXES) else repr(first.get("input"))
+    return f"{variable}={shown} is not a valid setting: {first['msg']}{more}"
 
 
 if __name__ == "__main__":

@@ -101,11 +101,13 @@ def _quiet_absl() -> None:
 
 
 def configured_tokens() -> list[str | None]:
-    """The token from the settings (environment or .env); none if the settings do not load, so a
-    broken configuration still reaches the log that says what is wrong with it."""
+    """The token and the webhook secret from the settings (environment or .env); none if the
+    settings do not load, so a broken configuration still reaches the log that says what is wrong
+    with it."""
     try:
         from service.settings import get_settings
 
-        return [get_settings().telegram_token]
+        settings = get_settings()
+        return [settings.telegram_token, settings.telegram_webhook_secret]
     except Exception:
         return []

@@ -39,7 +39,13 @@ def register_service(commands: argparse._SubParsersAction) -> None:
     """`up`, `bot` and `worker`: the service's processes."""
     up = commands.add_parser("up", help="run everything on one machine (sandbox Bot API without TELEGRAM_TOKEN)")
     up.set_defaults(handler=run_up)
-    bot = commands.add_parser("bot", help="run the Telegram bot (long polling)")
+    bot = commands.add_parser("bot", help="run the Telegram bot (long polling, or a webhook replica)")
+    bot.add_argument(
+        "--webhook",
+        metavar="URL",
+        help="serve updates POSTed to this public URL instead of long polling (default: "
+        "TELEGRAM_WEBHOOK_URL; needs TELEGRAM_WEBHOOK_SECRET)",
+    )
     bot.set_defaults(handler=run_bot)
     worker = commands.add_parser("worker", help="run a worker: captions (loads the model) or training")
     worker.add_argument(
@@ -63,12 +69,23 @@ def run_up(args: argparse.Namespace) -> int:
 
 def run_bot(args: argparse.Namespace) -> int:
     from bot.application import run_bot as run
+    from bot.webhook import WebhookSettingsError, webhook_options
     from captionbot.database import require_current_schema
     from service.settings import get_settings
 
     settings = get_settings()
+    if args.webhook is not None:
+        if not args.webhook.strip():
+            logging.getLogger(__name__).error("--webhook needs the public URL Telegram sends updates to")
+            return 2
+        settings = settings.model_copy(update={"telegram_webhook_url": args.webhook.strip()})
     if not settings.telegram_token:
         logging.getLogger(__name__).error("set TELEGRAM_TOKEN, or use `captionbot up` for the local sandbox")
+        return 2
+    try:
+        webhook_options(settings)
+    except WebhookSettingsError as error:
+        logging.getLogger(__name__).error("%s", error)
         return 2
     require_current_schema(settings)
     run(settings)

@@ -23,6 +23,8 @@ CHAT_ACTIONS = {
     "upload_document", "choose_sticker", "find_location", "record_video_note",
     "upload_video_note",
 }
+WEBHOOK_CONFLICT = ("Conflict: can't use getUpdates method while webhook is active; "
+                    "use deleteWebhook to delete the webhook first")
 _TOKEN_SHAPE = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 
 Method = Callable[[SandboxState, Params], Awaitable[Any]]
@@ -82,22 +84,12 @@ async def no_op(state: SandboxState, params: Params) -> bool:
 
 @method("getUpdates")
 async def get_updates(state: SandboxState, params: Params) -> list[dict[str, Any]]:
+    if state.webhook.active:
+        raise BotApiError(WEBHOOK_CONFLICT, 409)
     limit = min(max(params.get_int("limit", 100) or 100, 1), 100)
     timeout = min(params.get_float("timeout", 0.0), MAX_POLL_TIMEOUT)
     allowed = params.get_json("allowed_updates")
     return await state.get_updates(params.get_int("offset"), limit, timeout, allowed)
-
-
-@method("deleteWebhook")
-async def delete_webhook(state: SandboxState, params: Params) -> bool:
-    if params.get_bool("drop_pending_updates"):
-        state.drop_pending()
-    return True
-
-
-@method("getWebhookInfo")
-async def get_webhook_info(state: SandboxState, params: Params) -> dict[str, Any]:
-    return {"url": "", "has_custom_certificate": False, "pending_update_count": len(state.updates)}
 
 
 def _scope_key(params: Params) -> str:

@@ -187,6 +187,16 @@ class SandboxClient:
         """The bot (getMe), its default commands and description."""
         return self._call("GET", "/sandbox/bot")
 
+    def webhook(self) -> dict[str, Any]:
+        """The webhook as getWebhookInfo reports it ("info"), its "replicas" and every delivery
+        attempt ("deliveries": update_id, url, HTTP status or None, error)."""
+        return self._call("GET", "/sandbox/webhook")
+
+    def set_webhook_replicas(self, urls: list[str]) -> list[str]:
+        """Deliver the webhook's updates to these URLs in turn, as a load balancer in front of
+        bot replicas would; an empty list delivers to the registered URL again."""
+        return self._call("POST", "/sandbox/webhook/replicas", json={"urls": urls})["replicas"]
+
     def reset(self) -> None:
         """Forget chats, updates, files and answers (update ids keep increasing)."""
         self._call("POST", "/sandbox/reset")

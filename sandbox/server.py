@@ -9,7 +9,7 @@ from types import TracebackType
 
 from aiohttp import web
 
-from sandbox import botapi, control
+from sandbox import botapi, control, webhook
 from sandbox.state import STATE, SandboxState
 
 DEFAULT_TOKEN = "123456:sandbox"
@@ -17,11 +17,12 @@ log = logging.getLogger(__name__)
 
 
 def make_app(state: SandboxState) -> web.Application:
-    """The aiohttp application: the Bot API, the control API and the chat page."""
+    """The aiohttp application: the Bot API, webhook delivery, the control API and the chat page."""
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[STATE] = state
     botapi.add_routes(app)
     control.add_routes(app)
+    webhook.add_routes(app)
     return app
 
 
@@ -107,7 +108,11 @@ class SandboxServer:
         self._runner = web.AppRunner(make_app(self._state), access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
+        try:
+            await site.start()
+        except BaseException:
+            await self._runner.cleanup()  # stops webhook delivery, started by setup()
+            raise
         sockets = self._runner.addresses
         if sockets:
             self.port = sockets[0][1]

@@ -29,6 +29,7 @@ from sandbox.media import (
 )
 from sandbox.members import MEMBER_STATUSES, chat_member
 from sandbox.params import BotApiError, bad_request
+from sandbox.webhook_registration import WebhookRegistration
 
 CONFLICT = (
     "Conflict: terminated by other getUpdates request; "
@@ -92,6 +93,7 @@ class SandboxState:
         self.commands: dict[str, list[dict[str, str]]] = {}
         self.description = ""
         self.short_description = ""
+        self.webhook = WebhookRegistration()  # the bot's setting, like its commands: kept by reset()
         self._update_ids = itertools.count(1)  # never restarts, so a bot's offset stays valid
         self.closing = False
         self.version = 0
@@ -335,7 +337,7 @@ class SandboxState:
     def drop_pending(self) -> None:
         self.updates = []
 
-    def _deliverable(self, limit: int) -> list[dict[str, Any]]:
+    def deliverable(self, limit: int) -> list[dict[str, Any]]:
         if self.allowed_updates:
             allowed = set(self.allowed_updates)
             self.updates = [u for u in self.updates if (u.keys() - {"update_id"}) & allowed]
@@ -357,7 +359,7 @@ class SandboxState:
         while True:
             if generation != self.poll_generation:
                 raise BotApiError(CONFLICT, 409)
-            batch = self._deliverable(limit)
+            batch = self.deliverable(limit)
             remaining = deadline - time.monotonic()
             if batch or self.closing or remaining <= 0:
                 return batch

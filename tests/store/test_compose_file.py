@@ -30,11 +30,12 @@ def _compose_command() -> list[str]:
     pytest.fail("docker-compose is not installed: apt-get install -y docker-compose")
 
 
-def _config(*arguments: str, **environment: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_TOKEN", "ADMIN_IDS")}
+def _config(*arguments: str, profile: str | None = None, **environment: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_TOKEN", "ADMIN_IDS") and not k.startswith("TELEGRAM_WEBHOOK")}
     env.update(environment)
+    profiles = ["--profile", profile] if profile else []
     return subprocess.run(
-        [*_compose_command(), "-f", str(COMPOSE_FILE), "config", *arguments],
+        [*_compose_command(), "-f", str(COMPOSE_FILE), *profiles, "config", *arguments],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60,
     )
 
@@ -58,7 +59,9 @@ def test_compose_refuses_to_start_without_a_telegram_token():
 
 
 def test_every_service_of_production_is_there(resolved):
-    assert set(resolved["services"]) == {"redis", "postgres", "migrate", *LONG_RUNNING}
+    # Services of a profile start only with --profile (Compose v1 lists them anyway).
+    always = {name for name, service in resolved["services"].items() if not service.get("profiles")}
+    assert always == {"redis", "postgres", "migrate", *LONG_RUNNING}
 
 
 def test_worker_can_be_scaled(resolved):
@@ -113,3 +116,59 @@ def test_dockerfile_builds_from_python_3_11_slim_and_copies_every_package():
     ]["find"]["include"]
     for package in (name.rstrip("*") for name in packages):
         assert f"COPY {package} {package}" in dockerfile, package
+
+
+WEBHOOK_URL = "https://bots.example/telegram"
+
+
+@pytest.fixture(scope="module")
+def webhook_resolved() -> dict:
+    result = _config(profile="webhook", TELEGRAM_TOKEN="123456:token", TELEGRAM_WEBHOOK_URL=WEBHOOK_URL,
+                     TELEGRAM_WEBHOOK_SECRET="shared-secret")
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def test_the_webhook_profile_validates_with_and_without_its_settings():
+    assert _config("-q", profile="webhook", TELEGRAM_TOKEN="123456:token").returncode == 0
+    result = _config("-q", profile="webhook", TELEGRAM_TOKEN="123456:token", TELEGRAM_WEBHOOK_URL=WEBHOOK_URL,
+                     TELEGRAM_WEBHOOK_SECRET="shared-secret")
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_webhook_profile_runs_two_bot_replicas_with_one_url_and_secret(webhook_resolved):
+    services = webhook_resolved["services"]
+    first, second = services["bot"], services["bot-2"]
+    assert services["bot-2"]["profiles"] == ["webhook"] and services["webhook-proxy"]["profiles"] == ["webhook"]
+    assert second["command"] == ["bot", "--webhook", WEBHOOK_URL]
+    for replica in (first, second):
+        environment = replica["environment"]
+        assert environment["TELEGRAM_WEBHOOK_URL"] == WEBHOOK_URL
+        assert environment["TELEGRAM_WEBHOOK_SECRET"] == "shared-secret"
+        assert environment["TELEGRAM_WEBHOOK_LISTEN"] == "0.0.0.0"
+        assert environment["REDIS_URL"] == "redis://redis:6379/0", "per-user state is shared in Redis"
+        assert "ports" not in replica, "only the proxy is reached from outside"
+    assert second["depends_on"] == first["depends_on"]
+
+
+def test_the_webhook_proxy_balances_over_both_replicas_on_their_webhook_port(webhook_resolved):
+    services = webhook_resolved["services"]
+    proxy = services["webhook-proxy"]
+    assert proxy["image"].startswith("nginx:")
+    assert set(proxy["depends_on"]) == {"bot", "bot-2"}
+    [mount] = [volume for volume in proxy["volumes"] if "/etc/nginx/conf.d/" in volume]
+    config_file = Path(mount.split(":")[0])
+    config = config_file.read_text()
+    port = services["bot"]["environment"]["TELEGRAM_WEBHOOK_PORT"]
+    upstreams = re.findall(r"^\s*server\s+([\w-]+):(\d+)", config, re.MULTILINE)
+    assert upstreams == [("bot", port), ("bot-2", port)]
+    assert "proxy_pass http://captionbot_replicas;" in config
+    assert proxy["ports"], "the proxy is what Telegram's URL reaches"
+
+
+def test_without_a_webhook_url_the_bot_polls_and_the_second_replica_refuses():
+    result = _config(profile="webhook", TELEGRAM_TOKEN="123456:token")
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    assert services["bot"]["command"] == ["bot"] and services["bot"]["environment"]["TELEGRAM_WEBHOOK_URL"] == ""
+    assert services["bot-2"]["command"] == ["bot", "--webhook", ""]  # `captionbot bot` refuses an empty URL
