@@ -5,6 +5,9 @@ import argparse
 import logging
 
 
+METRICS_PORT_HELP = "serve /metrics, /healthz and /readyz on this port (default: METRICS_PORT; 0: off)"
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     """Filled in with the service."""
     register_migrate(commands)
@@ -40,6 +43,7 @@ def register_service(commands: argparse._SubParsersAction) -> None:
     up = commands.add_parser("up", help="run everything on one machine (sandbox Bot API without TELEGRAM_TOKEN)")
     up.set_defaults(handler=run_up)
     bot = commands.add_parser("bot", help="run the Telegram bot (long polling)")
+    bot.add_argument("--metrics-port", type=int, help=METRICS_PORT_HELP)
     bot.set_defaults(handler=run_bot)
     worker = commands.add_parser("worker", help="run a worker: captions (loads the model) or training")
     worker.add_argument(
@@ -51,6 +55,7 @@ def register_service(commands: argparse._SubParsersAction) -> None:
     )
     worker.add_argument("--burst", action="store_true", help="quit when the queues are empty")
     worker.add_argument("--name", help="worker name shown in RQ (default: random)")
+    worker.add_argument("--metrics-port", type=int, help=METRICS_PORT_HELP)
     worker.set_defaults(handler=run_worker)
 
 
@@ -66,7 +71,7 @@ def run_bot(args: argparse.Namespace) -> int:
     from captionbot.database import require_current_schema
     from service.settings import get_settings
 
-    settings = get_settings()
+    settings = with_metrics_port(get_settings(), args.metrics_port)
     if not settings.telegram_token:
         logging.getLogger(__name__).error("set TELEGRAM_TOKEN, or use `captionbot up` for the local sandbox")
         return 2
@@ -80,10 +85,15 @@ def run_worker(args: argparse.Namespace) -> int:
     from service.settings import get_settings
     from worker.main import run_worker as run
 
-    settings = get_settings()
+    settings = with_metrics_port(get_settings(), args.metrics_port)
     require_current_schema(settings)
     run(settings, args.queues or ["captions"], burst=args.burst, name=args.name)
     return 0
+
+
+def with_metrics_port(settings, port: int | None):
+    """The settings, with --metrics-port over METRICS_PORT when given."""
+    return settings if port is None else settings.model_copy(update={"metrics_port": port})
 
 
 def register_sandbox(commands: argparse._SubParsersAction) -> None:
