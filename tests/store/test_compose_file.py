@@ -58,7 +58,35 @@ def test_compose_refuses_to_start_without_a_telegram_token():
 
 
 def test_every_service_of_production_is_there(resolved):
-    assert set(resolved["services"]) == {"redis", "postgres", "migrate", *LONG_RUNNING}
+    production = {name for name, service in resolved["services"].items() if not service.get("profiles")}
+    assert production == {"redis", "postgres", "migrate", *LONG_RUNNING}
+
+
+def test_compose_file_validates_with_every_profile():
+    profiles = {profile for service in yaml.safe_load(COMPOSE_FILE.read_text())["services"].values()
+                for profile in service.get("profiles", [])}
+    assert "monitoring" in profiles
+    for profile in profiles:
+        result = _config("--profile", profile, "-q", TELEGRAM_TOKEN="123456:token")
+        assert result.returncode == 0, (profile, result.stderr)
+
+
+def test_monitoring_scrapes_every_process_on_its_metrics_port_and_rq_exporter_reads_the_service_redis(resolved):
+    services = resolved["services"]
+    assert {name for name, service in services.items() if service.get("profiles") == ["monitoring"]} == {
+        "rq-exporter", "prometheus", "grafana"}
+    assert services["rq-exporter"]["command"] == ["--redis-url", services["worker"]["environment"]["REDIS_URL"]]
+    mounted = {volume.split(":")[1]: volume.split(":")[0] for service in ("prometheus", "grafana")
+               for volume in services[service]["volumes"] if volume.startswith("/")}
+    config = yaml.safe_load(Path(mounted["/etc/prometheus/prometheus.yml"]).read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    for name in LONG_RUNNING:
+        (discovery,) = jobs[name]["dns_sd_configs"]
+        assert discovery["names"] == [name]
+        assert discovery["port"] == int(services[name]["environment"]["METRICS_PORT"]), name
+    assert jobs["rq"]["static_configs"][0]["targets"] == ["rq-exporter:9726"]
+    assert (Path(mounted["/var/lib/grafana/dashboards"]) / "captionbot.json").is_file()
+    assert (Path(mounted["/etc/grafana/provisioning"]) / "datasources" / "prometheus.yml").is_file()
 
 
 def test_worker_can_be_scaled(resolved):
