@@ -99,3 +99,19 @@ def test_the_bot_counts_a_refusal_by_its_reason(stack, one_photo):
         value(before, "captionbot_bot_refusals_total", reason="unsupported_format") + 1
     assert value(after, "captionbot_bot_updates_total", kind="document") == \
         value(before, "captionbot_bot_updates_total", kind="document") + 1
+
+
+def test_the_worker_counts_a_photo_that_fails_for_good_under_its_reason(stack, one_photo):
+    before = scrape(stack.worker_port)
+    damaged = jpeg_bytes(seed=78, size=(640, 480))
+    stack.client.send_photo(USER + 2, damaged[: len(damaged) // 2])
+    stack.bot_says(USER + 2, "damaged", timeout=60)
+    after = wait_until(lambda: (lambda now: now if value(now, "captionbot_worker_requests_total", outcome="failed")
+                                > value(before, "captionbot_worker_requests_total", outcome="failed") else None)(
+                           scrape(stack.worker_port)), timeout=15, what="the worker to count the failure")
+    assert value(after, "captionbot_worker_failures_total", reason="corrupt_image") == \
+        value(before, "captionbot_worker_failures_total", reason="corrupt_image") + 1
+    assert value(after, "captionbot_worker_requests_total", outcome="done") == \
+        value(before, "captionbot_worker_requests_total", outcome="done")
+    assert value(after, "captionbot_worker_stage_seconds_count", stage="download") == \
+        value(before, "captionbot_worker_stage_seconds_count", stage="download") + 1
