@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 
 METRICS_PORT_HELP = "serve /metrics, /healthz and /readyz on this port (default: METRICS_PORT; 0: off)"
@@ -91,7 +95,7 @@ def run_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def with_metrics_port(settings, port: int | None):
+def with_metrics_port(settings: Settings, port: int | None) -> Settings:
     """The settings, with --metrics-port over METRICS_PORT when given."""
     return settings if port is None else settings.model_copy(update={"metrics_port": port})
 
