@@ -38,6 +38,8 @@ RUN useradd --create-home --uid 10001 captionbot \
     && mkdir -p /data/media /data/models /data/features \
     && chown -R captionbot /data
 USER captionbot
+# /metrics, /healthz and /readyz when METRICS_PORT is set (docker-compose.yml sets 9100).
+EXPOSE 9100
 VOLUME ["/data/media", "/data/models", "/data/features"]
 
 ENTRYPOINT ["captionbot"]

@@ -39,6 +39,8 @@ from bot.state import attach_runtime
 from bot.update_order import PerUserUpdateProcessor
 from bot.webhook import webhook_options
 from service.feedback_buttons import ATTENTION_DATA_PREFIX, CANCEL_DATA_PREFIX, FORGET_DATA_PREFIX
+from service.health import Readiness, database_answers, redis_answers
+from service.health_server import HealthServer, start_health_server
 from service.runtime import Runtime, connect
 from service.settings import Settings
 
@@ -97,12 +99,17 @@ def build_application(settings: Settings, runtime: Runtime | None = None) -> App
     api_url = settings.telegram_api_url.rstrip("/")
     owns_runtime = runtime is None
     runtime = runtime or connect(settings)
+    health: list[HealthServer] = []
 
     async def post_init(application: Application) -> None:
         await application.bot.set_my_commands(COMMANDS)
         await application.bot.set_my_commands(GROUP_COMMANDS, scope=BotCommandScopeAllGroupChats())
+        server = start_health_server(settings.metrics_host, settings.metrics_port, bot_readiness(runtime))
+        health.extend([server] if server is not None else [])
 
     async def post_shutdown(application: Application) -> None:
+        for server in health:
+            server.stop()
         if owns_runtime:
             runtime.close()
 
@@ -132,6 +139,14 @@ def build_application(settings: Settings, runtime: Runtime | None = None) -> App
     application.add_handlers(handlers())
     application.add_error_handler(on_error)
     return application
+
+
+def bot_readiness(runtime: Runtime) -> Readiness:
+    """Ready while Redis and the database answer: without them no photo can be queued."""
+    readiness = Readiness()
+    readiness.add_check("redis", redis_answers(runtime.redis))
+    readiness.add_check("database", database_answers(runtime.engine))
+    return readiness
 
 
 def run_bot(settings: Settings) -> None:

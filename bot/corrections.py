@@ -11,7 +11,7 @@ import logging
 from telegram import Message, Update
 from telegram.ext import ContextTypes
 
-from bot import replies
+from bot import metrics, replies
 from bot.feedback import MAX_CORRECTION_CHARS, correction_allowed, save_correction
 from bot.flood_guard import text_allowed
 from bot.groups import addressed_to_bot, in_group
@@ -50,12 +50,15 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             return
     text = clean_correction(message.text)
     if not text:
+        metrics.refused("correction_empty")
         await message.reply_text(replies.CORRECTION_EMPTY)
         return
     if len(text) > MAX_CORRECTION_CHARS:
+        metrics.refused("correction_too_long")
         await message.reply_text(replies.CORRECTION_TOO_LONG.format(limit=MAX_CORRECTION_CHARS))
         return
     if not await asyncio.to_thread(correction_allowed, runtime, user_id):
+        metrics.refused("correction_rate_limited")
         await message.reply_text(replies.CORRECTION_RATE_LIMITED)  # the prompt stays open
         return
     token, caption_id = answered

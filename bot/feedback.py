@@ -43,13 +43,16 @@ def caption_behind(session: Session, caption_id: int, where: ButtonMessage) -> C
     return caption
 
 
-def rate_caption(runtime: Runtime, caption_id: int, user_id: int, where: ButtonMessage, value: str) -> bool:
-    """Store or change the user's rating; False (nothing changed) if the button is not genuine."""
+def rate_caption(runtime: Runtime, caption_id: int, user_id: int, where: ButtonMessage, value: str) -> str | None:
+    """Store or change the user's rating; the model version of the rated caption, or None
+    (nothing changed) if the button is not genuine."""
     with session_scope(runtime.session_factory) as session:
-        if caption_behind(session, caption_id, where) is None:
-            return False
+        caption = caption_behind(session, caption_id, where)
+        if caption is None:
+            return None
+        model_version = caption.model_version
         set_rating(session, caption_id, user_id, value)  # type: ignore[arg-type]
-    return True
+    return model_version
 
 
 def caption_exists_behind(runtime: Runtime, caption_id: int, where: ButtonMessage) -> bool:

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from telegram import CallbackQuery, Message
 
-from bot import replies
+from bot import metrics, replies
 from bot.ratelimit import allow_button, text_over_limit
 from service.runtime import REDIS_OUTAGES, Runtime
 from store.outages import first_line
@@ -35,6 +35,7 @@ async def press_allowed(query: CallbackQuery, runtime: Runtime) -> bool:
     except REDIS_OUTAGES as error:
         log.warning("button limit not counted (%s); the press goes through", first_line(error))
         return True
+    metrics.refused("button_rate_limited")
     await query.answer(replies.BUTTONS_RATE_LIMITED)
     return False
 
@@ -49,6 +50,7 @@ async def accepted_press(
     press = parse(query.data)
     if press is None or query.message is None:
         log.info("refused callback data %r from user %s", query.data, query.from_user.id)
+        metrics.refused("stale_button")
         await query.answer(refusal)
         return None
     return press
@@ -64,6 +66,7 @@ async def text_allowed(message: Message, user_id: int, runtime: Runtime) -> bool
         return True
     if over == 0:
         return True
+    metrics.refused("text_rate_limited")
     if over == 1:
         log.info("user %s sent more than %s texts this minute; ignoring more until the next", user_id, limit)
         await message.reply_text(replies.TEXTS_RATE_LIMITED)

@@ -12,7 +12,7 @@ from telegram import Message, PhotoSize, Update
 from telegram.constants import ChatAction
 from telegram.ext import ContextTypes
 
-from bot import replies
+from bot import metrics, replies
 from bot.enqueue import Outcome, PhotoSubmission, submit_photo
 from bot.groups import photo_wanted
 from bot.state import runtime_of
@@ -69,6 +69,8 @@ async def _submit(message: Message, context: ContextTypes.DEFAULT_TYPE, submissi
     runtime = runtime_of(context)
     result = await asyncio.to_thread(submit_photo, runtime, submission)
     max_mb = replies.megabytes(runtime.settings.max_download_bytes)
+    if result.outcome is not Outcome.queued:
+        metrics.refused(result.outcome.value)
     if result.outcome is Outcome.queued:
         await context.bot.send_chat_action(message.chat_id, ChatAction.TYPING)
     elif result.outcome is Outcome.rate_limited:

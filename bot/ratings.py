@@ -14,7 +14,7 @@ from telegram import CallbackQuery, ReplyParameters, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
-from bot import replies
+from bot import metrics, replies
 from bot.canary_admin import settle_after_rating
 from bot.feedback import ButtonMessage, caption_exists_behind, rate_caption
 from bot.flood_guard import accepted_press
@@ -43,10 +43,12 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def _rate(query: CallbackQuery, context: ContextTypes.DEFAULT_TYPE, press: FeedbackPress, where: ButtonMessage) -> None:
     runtime = runtime_of(context)
-    stored = await asyncio.to_thread(rate_caption, runtime, press.caption_id, query.from_user.id, where, press.action)
-    if not stored:
+    model_version = await asyncio.to_thread(rate_caption, runtime, press.caption_id, query.from_user.id, where, press.action)
+    if model_version is None:
+        metrics.refused("stale_button")
         await query.answer(replies.STALE_BUTTON)
         return
+    metrics.rated(model_version, press.action)
     await query.answer(replies.RATED[press.action])
     # In a group every member rates on the same buttons: marking one member's choice would mislead the rest.
     if not in_group(query.message.chat):

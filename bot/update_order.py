@@ -6,11 +6,14 @@ photo's insert could land after the deletion and its request, file and caption w
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable
 from typing import Any
 
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
+
+from bot import metrics
 
 
 class PerUserUpdateProcessor(BaseUpdateProcessor):
@@ -24,13 +27,13 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         user = update.effective_user if isinstance(update, Update) else None
         if user is None:
-            await coroutine
+            await _timed(update, coroutine)
             return
         lock = self._locks.setdefault(user.id, asyncio.Lock())
         self._holders[user.id] = self._holders.get(user.id, 0) + 1
         try:
             async with lock:
-                await coroutine
+                await _timed(update, coroutine)
         finally:
             self._holders[user.id] -= 1
             if self._holders[user.id] == 0:
@@ -41,3 +44,14 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
 
     async def shutdown(self) -> None:
         """Nothing to free."""
+
+
+async def _timed(update: object, coroutine: Awaitable[Any]) -> None:
+    """Count the update by kind and time its handlers (not its wait for the user's lock)."""
+    kind = metrics.update_kind(update)
+    metrics.UPDATES.labels(kind).inc()
+    started = time.perf_counter()
+    try:
+        await coroutine
+    finally:
+        metrics.HANDLER_SECONDS.labels(kind).observe(time.perf_counter() - started)

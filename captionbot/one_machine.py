@@ -41,12 +41,18 @@ def sandbox_if_needed(settings: Settings) -> Iterator[tuple[dict[str, str], str]
         sandbox.stop()
 
 
-def child_commands(verbose: bool = False) -> dict[str, list[str]]:
+def child_commands(verbose: bool = False, metrics_port: int = 0) -> dict[str, list[str]]:
+    """The three children; with METRICS_PORT set, the bot serves /metrics on it and the caption
+    worker and the trainer on the next two ports, so the three never ask for the same one."""
     cli = [sys.executable, "-m", "captionbot.cli", *(["-v"] if verbose else [])]
+
+    def port(offset: int) -> list[str]:
+        return ["--metrics-port", str(metrics_port + offset if metrics_port else 0)]
+
     return {
-        "caption worker": [*cli, "worker", "--queue", CAPTIONS_QUEUE],
-        "trainer": [*cli, "worker", "--queue", TRAINING_QUEUE],
-        "bot": [*cli, "bot"],
+        "caption worker": [*cli, "worker", "--queue", CAPTIONS_QUEUE, *port(1)],
+        "trainer": [*cli, "worker", "--queue", TRAINING_QUEUE, *port(2)],
+        "bot": [*cli, "bot", *port(0)],
     }
 
 
@@ -71,7 +77,7 @@ def run_up(settings: Settings, verbose: bool = False) -> int:
         }
         try:
             ready = ReadyAnnouncement(redis, ready_line)
-            return supervise(child_commands(verbose), env, restart_policy(settings), on_step=ready)
+            return supervise(child_commands(verbose, settings.metrics_port), env, restart_policy(settings), on_step=ready)
         finally:
             # Its connections go first: the embedded server shuts down only when it is the last client.
             redis.connection_pool.disconnect()

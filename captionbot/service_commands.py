@@ -3,6 +3,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from service.settings import Settings
+
+
+METRICS_PORT_HELP = "serve /metrics, /healthz and /readyz on this port (default: METRICS_PORT; 0: off)"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -46,6 +53,7 @@ def register_service(commands: argparse._SubParsersAction) -> None:
         help="serve updates POSTed to this public URL instead of long polling (default: "
         "TELEGRAM_WEBHOOK_URL; needs TELEGRAM_WEBHOOK_SECRET)",
     )
+    bot.add_argument("--metrics-port", type=int, help=METRICS_PORT_HELP)
     bot.set_defaults(handler=run_bot)
     worker = commands.add_parser("worker", help="run a worker: captions (loads the model) or training")
     worker.add_argument(
@@ -57,6 +65,7 @@ def register_service(commands: argparse._SubParsersAction) -> None:
     )
     worker.add_argument("--burst", action="store_true", help="quit when the queues are empty")
     worker.add_argument("--name", help="worker name shown in RQ (default: random)")
+    worker.add_argument("--metrics-port", type=int, help=METRICS_PORT_HELP)
     worker.set_defaults(handler=run_worker)
 
 
@@ -73,7 +82,7 @@ def run_bot(args: argparse.Namespace) -> int:
     from captionbot.database import require_current_schema
     from service.settings import get_settings
 
-    settings = get_settings()
+    settings = with_metrics_port(get_settings(), args.metrics_port)
     if args.webhook is not None:
         if not args.webhook.strip():
             logging.getLogger(__name__).error("--webhook needs the public URL Telegram sends updates to")
@@ -97,10 +106,15 @@ def run_worker(args: argparse.Namespace) -> int:
     from service.settings import get_settings
     from worker.main import run_worker as run
 
-    settings = get_settings()
+    settings = with_metrics_port(get_settings(), args.metrics_port)
     require_current_schema(settings)
     run(settings, args.queues or ["captions"], burst=args.burst, name=args.name)
     return 0
+
+
+def with_metrics_port(settings: Settings, port: int | None) -> Settings:
+    """The settings, with --metrics-port over METRICS_PORT when given."""
+    return settings if port is None else settings.model_copy(update={"metrics_port": port})
 
 
 def register_sandbox(commands: argparse._SubParsersAction) -> None:

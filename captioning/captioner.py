@@ -1,6 +1,8 @@
 """`Captioner`: a loaded bundle (encoder + decoder + vocabulary) that captions images."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,12 @@ from captioning.text import Vocabulary, tokenize
 
 ImageInput = bytes | str | Path | Image.Image
 ENCODE_BATCH = 16
+# Wraps one step of captioning by name; a worker times them, everyone else passes nothing.
+StageTimer = Callable[[str], AbstractContextManager[object]]
+
+
+def untimed(name: str) -> AbstractContextManager[object]:
+    return nullcontext()
 
 
 @dataclass
@@ -66,13 +74,21 @@ class Captioner:
         size = self.encoder.input_size
         self.caption([Image.new("RGB", (size, size))], beam=3)
 
-    def caption(self, images: list[ImageInput], beam: int = 3) -> list[CaptionResult]:
-        """Decode (safely), encode in batches, then search; raises captioning.images.ImageError for bad input."""
+    def caption(self, images: list[ImageInput], beam: int = 3, stage: StageTimer = untimed) -> list[CaptionResult]:
+        """Decode (safely), encode in batches, then search; raises captioning.images.ImageError for bad input.
+
+        `stage(name)` wraps each step ("resize": decode and resize, "encoder", "search"), for a caller
+        that times them.
+        """
         results: list[CaptionResult] = []
         for start in range(0, len(images), ENCODE_BATCH):
             chunk = images[start : start + ENCODE_BATCH]
-            pixels = np.stack([load_image_array(image, self.encoder.input_size, self.max_pixels) for image in chunk])
-            results.extend(self.caption_pixels(pixels, beam))
+            with stage("resize"):
+                pixels = np.stack([load_image_array(image, self.encoder.input_size, self.max_pixels) for image in chunk])
+            with stage("encoder"):
+                grid, _ = self.encoder.encode(pixels)
+            with stage("search"):
+                results.extend(self.caption_features(grid, beam))
         return results
 
     def caption_pixels(self, pixels: np.ndarray, beam: int = 3) -> list[CaptionResult]:

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     # `captionbot up` restarts a dead child; more exits than this within the window stop everything.
     restart_limit: int = 5
     restart_window_s: float = 300.0
+    # /metrics, /healthz and /readyz of each process (service/health_server.py); 0 turns them off.
+    # `captionbot up` gives its bot this port and its caption worker and trainer the next two.
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 where a scraper on another host must reach it (compose)
 
     # Retraining (worker.retrain_version, training.retrain): fine-tune the active model on Flickr8k train + feedback.
     features_dir: Path | None = None  # feature caches, one folder per encoder; default data_dir/features

@@ -148,6 +148,8 @@ class RunningBot:
         try:
             application = build_application(self.settings, self.runtime)
             await application.initialize()
+            if application.post_init is not None:  # as run_polling does
+                await application.post_init(application)
             await application.start()
             await application.updater.start_polling(poll_interval=0.0, timeout=1)
         except BaseException as error:  # surfaced by start()
@@ -159,6 +161,8 @@ class RunningBot:
         await application.updater.stop()
         await application.stop()
         await application.shutdown()
+        if application.post_shutdown is not None:
+            await application.post_shutdown(application)
 
     def stop(self) -> None:
         if self._loop is not None and self._stop is not None:

@@ -40,6 +40,7 @@ from store.queries import (
     record_media,
 )
 from worker import context as worker_context
+from worker import metrics
 from worker.bot_api import BotApiError, BotApiRejected, BotApiUnavailable, FileTooLarge
 from worker.photo_check import decode_photo
 
@@ -89,11 +90,15 @@ class PendingRequest:
 def caption_request(request_id: int) -> dict[str, Any]:
     """Caption one request end to end; returns a small summary (kept as the job's result)."""
     ctx = worker_context.current()
+    job = get_current_job()
+    if job is not None:
+        metrics.observe_queue_wait(job.enqueued_at, job.started_at)
     try:
         return _answer(ctx, request_id)
     except RequestForgotten:
         log.warning("request %s was forgotten (/forget) while in hand; nothing of it is kept", request_id)
-        _drop_reply_address(get_current_job())
+        _drop_reply_address(job)
+        metrics.request_ended("forgotten")
         return {"request_id": request_id, "status": "forgotten"}
 
 
@@ -108,6 +113,7 @@ def _drop_reply_address(job: Job | None) -> None:
 def _answer(ctx: worker_context.WorkerContext, request_id: int) -> dict[str, Any]:
     pending = _start(ctx, request_id)
     if pending is None:
+        metrics.request_ended("skipped")
         return {"request_id": request_id, "status": "skipped"}
     try:
         caption = pending.caption or _caption_photo(ctx, pending)
@@ -136,16 +142,18 @@ def _start(ctx: worker_context.WorkerContext, request_id: int) -> PendingRequest
 def _caption_photo(ctx: worker_context.WorkerContext, pending: PendingRequest) -> RecordedCaption:
     """Download, decode, keep and caption the photo, and store the caption."""
     settings = ctx.settings
-    data = _download(ctx, pending)
+    with metrics.stage("download"):
+        data = _download(ctx, pending)
     try:
-        image = decode_photo(data, settings.max_image_pixels)
+        with metrics.stage("decode"):
+            image = decode_photo(data, settings.max_image_pixels)
     except UnsupportedImageError as error:  # the bot's answer to a PDF, whatever the file claimed to be
         raise PhotoRefused(error.reason, str(error), UNSUPPORTED_FORMAT_REPLY) from error
     except ImageError as error:
         raise PhotoRefused(error.reason, str(error)) from error
     _keep_photo(ctx, pending.request_id, data)
     captioner = ctx.models.for_request(pending.request_id)  # the canary's, for its share of requests
-    result = captioner.caption([image], beam=settings.caption_beam)[0]
+    result = captioner.caption([image], beam=settings.caption_beam, stage=metrics.stage)[0]
     latency_ms = (datetime.now(timezone.utc) - pending.created_at).total_seconds() * 1000
     with session_scope(ctx.session_factory) as session:
         caption = record_caption(
@@ -199,12 +207,13 @@ def _deliver(ctx: worker_context.WorkerContext, pending: PendingRequest, caption
     blocked) will not get better, so the request fails at once.
     """
     try:
-        reply = ctx.bot_api.send_message(
-            pending.chat_id,
-            as_sentence(caption.text),
-            reply_to_message_id=pending.message_id,
-            reply_markup=feedback_keyboard(caption.caption_id),
-        )
+        with metrics.stage("send"):
+            reply = ctx.bot_api.send_message(
+                pending.chat_id,
+                as_sentence(caption.text),
+                reply_to_message_id=pending.message_id,
+                reply_markup=feedback_keyboard(caption.caption_id),
+            )
     except BotApiRejected as error:
         log.warning("request %s: reply refused: %s", pending.request_id, error)
         return _fail(ctx, pending, UNDELIVERABLE, NOT_SENDABLE)
@@ -213,6 +222,8 @@ def _deliver(ctx: worker_context.WorkerContext, pending: PendingRequest, caption
     if not delivered:  # /forget came while the reply was on its way: take it back
         take_back(ctx, pending.chat_id, reply["message_id"])
         raise RequestForgotten(pending.request_id)
+    metrics.reply_sent(pending.created_at)
+    metrics.request_ended("done")
     return {
         "request_id": pending.request_id,
         "status": "done",
@@ -230,6 +241,7 @@ def _fail(
         if get_request(session, pending.request_id, for_update=True) is None:
             raise RequestForgotten(pending.request_id)
         mark_failed(session, pending.request_id, reason)
+    metrics.request_ended("failed", reason)
     tell(ctx, pending.chat_id, pending.message_id, reply or FAILED_FOR_GOOD.format(reason=explanation.rstrip(".")))
     return {"request_id": pending.request_id, "status": "failed", "reason": reason}
 
@@ -296,6 +308,7 @@ def report_caption_failure(
             reason = last_failure_reason(exc_type, exc_value, caption_stored=request.caption is not None)
             mark_failed(session, request_id, reason)
             chat_id, message_id = request.chat_id, request.message_id
+        metrics.request_ended("failed", reason)
     except DATABASE_OUTAGES as error:
         reply_to = job.meta.get(REPLY_TO_META)
         if not reply_to:  # a job queued before the photo's chat travelled with it
@@ -303,6 +316,7 @@ def report_caption_failure(
         # The user hears anyway; the request stays unfinished in the store, as the database is out.
         log.warning("request %s failed after its last try and the database is unavailable (%s); telling the user",
                     request_id, first_line(error))
+        metrics.request_ended("failed", failure_reason(exc_type, exc_value))
         tell(ctx, int(reply_to[0]), int(reply_to[1]), GAVE_UP)
         return
     # After the worker's line for the try itself (a WARNING for an outage, else the traceback).

@@ -43,6 +43,7 @@ from rq.worker import WorkerStatus
 from service.runtime import JOB_SERIALIZER, REDIS_OUTAGES
 from service.settings import Settings
 from worker import context as worker_context
+from worker import metrics
 from worker.context import WorkerContext
 from store.outages import first_line
 from worker.outages import outage_line, outage_of
@@ -181,6 +182,7 @@ class ModelWorker(SimpleWorker):
         loaded canary with its share), which it refused."""
         self._model_fields = {"model_version": serving or "", "model_refused": ",".join(sorted(refused)),
                               "model_canary": canary or ""}
+        metrics.serving(serving, canary)
         if self._born:  # before its birth RQ would take an existing hash for a live namesake
             self._write_model_fields()
 

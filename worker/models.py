@@ -32,6 +32,7 @@ from service.canary_stats import serves_canary
 from service.model_versions import ActivationError, ensure_active_version
 from service.settings import Settings
 from store.db import session_scope
+from worker import metrics
 
 if TYPE_CHECKING:
     from captioning.captioner import Captioner
@@ -222,7 +223,8 @@ class CaptionerHolder:
         if not (path / "config.json").is_file():
             raise ModelNotFound(f"no model bundle at {path}: train one, or point MODEL_DIR at one")
         log.info("loading captioner from %s", path)
-        return Captioner.load(
-            path, resnet50_weights=self._settings.resnet50_weights, max_pixels=self._settings.max_image_pixels,
-            encoder=encoder,
-        )
+        with metrics.model_load():
+            return Captioner.load(
+                path, resnet50_weights=self._settings.resnet50_weights, max_pixels=self._settings.max_image_pixels,
+                encoder=encoder,
+            )

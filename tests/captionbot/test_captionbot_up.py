@@ -7,9 +7,11 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,11 +79,41 @@ def _command_line(process: psutil.Process) -> list[str]:
         return []
 
 
+def three_free_ports() -> int:
+    """A port P with P, P+1 and P+2 free (for METRICS_PORT under `up`)."""
+    for _ in range(50):
+        base = free_port()
+        probes = [socket.socket() for _ in range(3)]
+        try:
+            for offset, probe in enumerate(probes):
+                probe.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+    raise RuntimeError("no three free ports in a row")
+
+
+def healthz(port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            return response.status
+    except OSError:
+        return 0
+
+
 def test_up_serves_a_photo_through_the_sandbox_and_ctrl_c_stops_everything(tmp_path, service_model_bundle):
     data_dir = tmp_path / "data"
-    with captionbot_up(tmp_path, service_model_bundle) as up:
+    metrics_port = three_free_ports()
+    with captionbot_up(tmp_path, service_model_bundle, METRICS_PORT=str(metrics_port)) as up:
         log_path = tmp_path / "up.log"
         ready = wait_until(lambda: READY.search(log_path.read_text()), timeout=120, what="the ready line")
+        # The bot on METRICS_PORT, the caption worker and the trainer on the next two.
+        for port, child in zip(range(metrics_port, metrics_port + 3), ("bot", "captions", "training")):
+            wait_until(lambda: healthz(port) == 200, timeout=60, what=f"/healthz of the {child} child")
+            assert child_with(up, "--metrics-port", str(port), child)
         address = ready.group(1)
         listening = re.search(r"worker \S+ listening on captions", log_path.read_text())
         assert listening and listening.start() < ready.start(), "ready only once a caption worker listens"

@@ -172,3 +172,18 @@ def test_without_a_webhook_url_the_bot_polls_and_the_second_replica_refuses():
     services = yaml.safe_load(result.stdout)["services"]
     assert services["bot"]["command"] == ["bot"] and services["bot"]["environment"]["TELEGRAM_WEBHOOK_URL"] == ""
     assert services["bot-2"]["command"] == ["bot", "--webhook", ""]  # `captionbot bot` refuses an empty URL
+
+
+def test_long_running_services_report_ready_through_readyz_on_their_metrics_port(resolved):
+    services = resolved["services"]
+    for name in LONG_RUNNING:
+        environment, healthcheck = services[name]["environment"], services[name]["healthcheck"]
+        probe = " ".join(healthcheck["test"])
+        assert f"127.0.0.1:{environment['METRICS_PORT']}/readyz" in probe, name
+        assert environment["METRICS_HOST"] == "0.0.0.0", name  # the scraper is another container
+    assert services["worker"]["healthcheck"]["start_period"] in ("3m0s", "180s", "3m")
+    assert services["migrate"]["healthcheck"]["test"] == ["NONE"]  # a one-shot: its exit is what counts
+
+
+def test_the_bot_starts_once_a_caption_worker_is_ready(resolved):
+    assert resolved["services"]["bot"]["depends_on"]["worker"]["condition"] == "service_healthy"
