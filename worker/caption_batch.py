@@ -180,8 +180,8 @@ def _take(request_id: int, max_age_s: float) -> PreparedCaption | None:
         return _prepared.pop(request_id, None)
 
 
-def prepared_requests() -> list[int]:
-    """Request ids whose captions wait in this process for their jobs (for tests and logs)."""
+def discard(request_id: int) -> None:
+    """Drop a prepared caption whose request is gone (/forget): its photo leaves memory at once."""
     with _prepared_lock:
-        return sorted(_prepared)
+        _prepared.pop(request_id, None)
 

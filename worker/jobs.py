@@ -40,7 +40,7 @@ from store.queries import (
 )
 from worker import context as worker_context
 from worker.bot_api import BotApiError, BotApiRejected, BotApiUnavailable
-from worker.caption_batch import caption_for
+from worker.caption_batch import caption_for, discard
 from worker.photo_fetch import PhotoRefused
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ def caption_request(request_id: int) -> dict[str, Any]:
         return _answer(ctx, request_id)
     except RequestForgotten:
         log.warning("request %s was forgotten (/forget) while in hand; nothing of it is kept", request_id)
+        discard(request_id)  # a caption an earlier job's batch made for it
         _drop_reply_address(get_current_job())
         return {"request_id": request_id, "status": "forgotten"}
 
