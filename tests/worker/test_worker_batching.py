@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import signal
-import time
 
 import pytest
 import redis
