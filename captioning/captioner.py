@@ -73,6 +73,9 @@ class Captioner:
             return
         size = self.encoder.input_size
         self.caption([Image.new("RGB", (size, size))], beam=3)
+        # A second batch size makes the encoder's tf.function trace for any batch size (it relaxes
+        # the shape on the second one it sees): a worker's first batch of several photos is not slow.
+        self.encoder.encode(np.zeros((2, size, size, 3), np.uint8))
 
     def caption(self, images: list[ImageInput], beam: int = 3, stage: StageTimer = untimed) -> list[CaptionResult]:
         """Decode (safely), encode in batches, then search; raises captioning.images.ImageError for bad input.

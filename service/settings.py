@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     flickr8k_dir: Path = REPO_ROOT.parent / "shared" / "datasets" / "flickr8k"
 
     caption_beam: int = 3
+    caption_batch: int = Field(default=16, ge=1)  # photos a caption worker captions in one pass (1: one at a time)
+    caption_batch_wait_ms: int = Field(default=20, ge=0)  # how long a started batch waits for more photos to fill it
     max_download_bytes: int = 20 * 1024 * 1024  # the Bot API's getFile limit
     max_image_pixels: int = 40_000_000
     rate_limit_per_minute: int = 10

@@ -92,6 +92,23 @@ def _require_request(session: Session, request_id: int) -> CaptionRequest:
     return request
 
 
+def photos_to_caption(session: Session, request_ids: list[int]) -> dict[int, str]:
+    """request id → file id, for those of `request_ids` still waiting for a caption (not finished,
+    none stored yet)."""
+    if not request_ids:
+        return {}
+    rows = session.execute(
+        select(CaptionRequest.id, CaptionRequest.file_id)
+        .outerjoin(Caption, Caption.request_id == CaptionRequest.id)
+        .where(
+            CaptionRequest.id.in_(request_ids),
+            CaptionRequest.status.in_((RequestStatus.queued, RequestStatus.running)),
+            Caption.id.is_(None),
+        )
+    )
+    return {request_id: file_id for request_id, file_id in rows}
+
+
 def mark_running(session: Session, request_id: int) -> None:
     request = _require_request(session, request_id)
     request.status = RequestStatus.running

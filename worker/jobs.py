@@ -1,7 +1,8 @@
 """The jobs workers run. They carry ids only (RQ's JSON serializer); the rest is in the database.
 
-`caption_request`: download the photo through the Bot API, decode it safely, keep it in the media
-store, caption it, store the caption, reply with the 👍 👎 ✏️ buttons, and only then mark the
+`caption_request`: download the photo through the Bot API, decode it safely, caption it (in one
+pass with the photos queued behind it, worker/caption_batch.py), keep it in the media store,
+store the caption, reply with the 👍 👎 ✏️ buttons, and only then mark the
 request done. A bad image ends the request at once with a clear message (no retry). Trouble
 reaching Telegram raises, so rq.Retry tries again (a caption already stored is sent, not made
 again); after the last try `report_caption_failure` ends the request failed and apologises.
@@ -21,10 +22,8 @@ from rq.exceptions import AbandonedJobError
 from rq.job import Job, get_current_job
 from rq.timeouts import JobTimeoutException
 
-from captioning.images import ImageError, UnsupportedImageError
 from captioning.text import as_sentence
 from service.feedback_buttons import feedback_keyboard
-from service.image_formats import UNSUPPORTED_FORMAT_REPLY
 from service.media_files import delete_media_file
 from service.runtime import REPLY_TO_META
 from store.db import session_scope
@@ -41,15 +40,14 @@ from store.queries import (
 )
 from worker import context as worker_context
 from worker import metrics
-from worker.bot_api import BotApiError, BotApiRejected, BotApiUnavailable, FileTooLarge
-from worker.photo_check import decode_photo
+from worker.bot_api import BotApiError, BotApiRejected, BotApiUnavailable
+from worker.caption_batch import caption_for, discard
+from worker.photo_fetch import PhotoRefused
 
 log = logging.getLogger(__name__)
 
 FAILED_FOR_GOOD = "Sorry, I couldn't describe this photo: {reason}."
 GAVE_UP = "Sorry, I couldn't describe this photo just now. Please send it again in a few minutes."
-TOO_LARGE_TO_FETCH = "the file is too big for me to fetch"
-NOT_FETCHABLE = "Telegram would not give me the file"
 NOT_SENDABLE = "Telegram would not take my reply"
 UNDELIVERABLE = "undeliverable"
 FINISHED = (RequestStatus.done, RequestStatus.failed)
@@ -57,17 +55,6 @@ FINISHED = (RequestStatus.done, RequestStatus.failed)
 
 class RequestForgotten(Exception):
     """The user sent /forget while their request was in hand: stop, keep nothing, say nothing."""
-
-
-class PhotoRefused(Exception):
-    """The photo cannot be captioned, and no retry would change that; `reply`, when given, is
-    the whole answer instead of FAILED_FOR_GOOD with the explanation."""
-
-    def __init__(self, reason: str, explanation: str, reply: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.explanation = explanation
-        self.reply = reply
 
 
 @dataclass(frozen=True)
@@ -97,6 +84,7 @@ def caption_request(request_id: int) -> dict[str, Any]:
         return _answer(ctx, request_id)
     except RequestForgotten:
         log.warning("request %s was forgotten (/forget) while in hand; nothing of it is kept", request_id)
+        discard(request_id)  # a caption an earlier job's batch made for it
         _drop_reply_address(job)
         metrics.request_ended("forgotten")
         return {"request_id": request_id, "status": "forgotten"}
@@ -140,43 +128,23 @@ def _start(ctx: worker_context.WorkerContext, request_id: int) -> PendingRequest
 
 
 def _caption_photo(ctx: worker_context.WorkerContext, pending: PendingRequest) -> RecordedCaption:
-    """Download, decode, keep and caption the photo, and store the caption."""
-    settings = ctx.settings
-    with metrics.stage("download"):
-        data = _download(ctx, pending)
-    try:
-        with metrics.stage("decode"):
-            image = decode_photo(data, settings.max_image_pixels)
-    except UnsupportedImageError as error:  # the bot's answer to a PDF, whatever the file claimed to be
-        raise PhotoRefused(error.reason, str(error), UNSUPPORTED_FORMAT_REPLY) from error
-    except ImageError as error:
-        raise PhotoRefused(error.reason, str(error)) from error
-    _keep_photo(ctx, pending.request_id, data)
-    captioner = ctx.models.for_request(pending.request_id)  # the canary's, for its share of requests
-    result = captioner.caption([image], beam=settings.caption_beam, stage=metrics.stage)[0]
+    """Caption the photo (with those queued behind it: worker/caption_batch.py), keep it, and
+    store the caption."""
+    prepared = caption_for(ctx, pending.request_id, pending.file_id, get_current_job())
+    _keep_photo(ctx, pending.request_id, prepared.data)
     latency_ms = (datetime.now(timezone.utc) - pending.created_at).total_seconds() * 1000
     with session_scope(ctx.session_factory) as session:
         caption = record_caption(
             session,
             pending.request_id,
-            text=result.text,
-            model_version=captioner.version,
-            beam=settings.caption_beam,
+            text=prepared.text,
+            model_version=prepared.model_version,
+            beam=ctx.settings.caption_beam,
             latency_ms=latency_ms,
         )
         if caption is None:  # its file was on the row, so /forget deleted it
             raise RequestForgotten(pending.request_id)
         return RecordedCaption(caption.id, caption.text, caption.latency_ms)
-
-
-def _download(ctx: worker_context.WorkerContext, pending: PendingRequest) -> bytes:
-    try:
-        return ctx.bot_api.download_file(pending.file_id, ctx.settings.max_download_bytes)
-    except FileTooLarge as error:
-        raise PhotoRefused("file_too_big", TOO_LARGE_TO_FETCH) from error
-    except BotApiRejected as error:
-        log.warning("request %s: download refused: %s", pending.request_id, error)
-        raise PhotoRefused("download_refused", NOT_FETCHABLE) from error
 
 
 def _keep_photo(ctx: worker_context.WorkerContext, request_id: int, data: bytes) -> None:
