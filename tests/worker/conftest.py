@@ -4,20 +4,15 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from flaky_proxy import FlakyProxy
-from service_stack import service_stack
+from worker_stack import proxied_stack
 
 _user_ids = itertools.count(5001)
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, service_model_bundle):
-    with service_stack(tmp_path_factory.mktemp("service"), service_model_bundle) as stack:
-        proxy = FlakyProxy(stack.sandbox.url).start()
-        stack.proxy = proxy
-        stack.start_bot()
+    with proxied_stack(tmp_path_factory.mktemp("service"), service_model_bundle) as stack:
         yield stack
-        proxy.stop()
 
 
 @pytest.fixture

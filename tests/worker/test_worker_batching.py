@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 import signal
+from pathlib import Path
 
 import pytest
 import redis
 from rq import Queue
 from service_stack import jpeg_bytes, wait_until
+from worker_stack import proxied_stack
 from sqlalchemy import select
 
 from store.models import Caption, CaptionRequest, RequestStatus
@@ -22,6 +24,15 @@ BATCH = 8
 PASS_LINE = re.compile(r"captioned (\d+) photo\(s\) in one pass")
 WORKER = "batch-worker-a"
 STANDBY = "batch-worker-b"
+SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "models" / "default"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """The shipped model: an untrained one may give every photo the same caption, and then batched
+    and one-at-a-time captions would be equal whatever the batching did."""
+    with proxied_stack(tmp_path_factory.mktemp("service"), SHIPPED_MODEL) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")
