@@ -14,7 +14,7 @@ LOCK_INDEX_URL=${LOCK_INDEX_URL:-https://pypi.org/simple}
 TOOLS=.venv-lock-tools
 TRIAL=${TRIAL_VENV:-.venv-lock-trial}
 CANDIDATE=$(mktemp -d)
-trap 'rm -rf "$CANDIDATE"' EXIT
+trap 'echo "upgrade-lock: stopped; the candidate lock files are in $CANDIDATE" >&2' ERR
 
 if [ ! -x "$TOOLS/bin/pip-compile" ]; then
   "$PYTHON" -m venv "$TOOLS"
@@ -41,12 +41,13 @@ sed -i "s#$CANDIDATE/constraint.txt#requirements/lock-test.txt#; s#$CANDIDATE/#r
 
 if cmp -s "$CANDIDATE/lock-test.txt" requirements/lock-test.txt && cmp -s "$CANDIDATE/lock.txt" requirements/lock.txt; then
   echo "the lock is already the newest that pyproject.toml allows"
-  [ "${FORCE_TEST:-}" ] || exit 0
+  rm -rf "$CANDIDATE"
+  exit 0
 fi
 
 rm -rf "$TRIAL"
 VENV="$TRIAL" LOCK="$CANDIDATE/lock-test.txt" bash scripts/setup.sh
 "$TRIAL/bin/python" -m pytest "$@"
 cp "$CANDIDATE/lock-test.txt" "$CANDIDATE/lock.txt" requirements/
-rm -rf "$TRIAL"
+rm -rf "$TRIAL" "$CANDIDATE"
 git --no-pager diff --stat -- requirements/
