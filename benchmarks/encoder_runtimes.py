@@ -7,7 +7,9 @@ file. Each runtime lives in a subprocess of its own, so its load time and reside
 shared with other work and a slow minute should not fall on one runtime only.
 
 Then the shipped decoder captions 100 val photos (beam 3) from each runtime's grid features, and
-the captions are compared with TensorFlow's.
+the captions are compared with TensorFlow's. Last, a Captioner is loaded with each runtime in a
+process of its own, as a worker loads it (TensorFlow stays for the decoder), for its load time and
+resident memory.
 
 Run: python benchmarks/encoder_runtimes.py [--photos 100] [--batch1-runs 200] [--batch32-runs 20]
 (needs `pip install tf2onnx onnxruntime openvino`). Writes benchmarks/results/encoder_runtimes.json.
@@ -138,6 +140,28 @@ print(json.dumps({{"export_s": time.perf_counter() - t0, "tf2onnx": tf2onnx.__ve
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def captioner_process(model_dir: Path, runtime: str, photos: list[Path]) -> dict:
+    """What a worker pays: Captioner.load with this encoder runtime (TensorFlow import and, for the
+    others, the ONNX export included), then one batch of 16 photos; resident memory after each."""
+    code = f"""
+import json, resource, time
+t0 = time.perf_counter()
+from captioning.captioner import Captioner
+captioner = Captioner.load({str(model_dir)!r}, encoder_runtime={runtime!r})
+load_s = time.perf_counter() - t0
+rss = lambda: int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS:')).split()[1]) / 1024
+loaded = rss()
+captioner.caption({[str(p) for p in photos[:16]]!r}, beam=3)
+print(json.dumps({{"load_s": round(load_s, 2), "rss_mb_loaded": round(loaded, 1),
+                  "rss_mb_peak": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT,
+                         env={**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"})
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def val_photos(flickr8k: Path, count: int) -> list[Path]:
     names = (flickr8k / "splits" / "Flickr_8k.devImages.txt").read_text().split()
     return [flickr8k / "images" / name for name in names[:count]]
@@ -156,11 +180,11 @@ def versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {}
-    for name in ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "openvino", "numpy"):
+    for name in ("tensorflow-cpu", "tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "openvino", "numpy"):
         try:
             found[name] = version(name)
         except PackageNotFoundError:
-            found[name] = None
+            pass
     return found
 
 
@@ -264,6 +288,7 @@ def main() -> None:
             f"batch{batch}": round(tf_times[batch] / results[runtime][f"batch{batch}"]["median_ms_per_photo"], 2) for batch in (1, 32)
         }
     captions = compare_captions(args.model, grids, [photo.name for photo in photos])
+    worker = {runtime: captioner_process(args.model, runtime, photos) for runtime in RUNTIMES}
     report = {
         "model": read_bundle_config(args.model).version,
         "encoder": encoder_name,
@@ -277,11 +302,13 @@ def main() -> None:
         "order": "interleaved: one call of each runtime in turn, batch 1 rounds then batch 32 rounds",
         "runtimes": results,
         "beam3_captions_vs_tensorflow": captions,
+        "captioner_process": worker,  # the decoder in TensorFlow beside each encoder runtime, as in a worker
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({runtime: {k: v for k, v in r.items() if k != "max_abs_feature_tensorflow"} for runtime, r in results.items()}, indent=2))
     print(json.dumps({r: {"identical": c["identical"], "of": c["of"]} for r, c in captions.items()}))
+    print(json.dumps(worker))
 
 
 if __name__ == "__main__":
