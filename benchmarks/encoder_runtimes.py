@@ -21,6 +21,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -289,6 +290,7 @@ def main() -> None:
         }
     captions = compare_captions(args.model, grids, [photo.name for photo in photos])
     worker = {runtime: captioner_process(args.model, runtime, photos) for runtime in RUNTIMES}
+    shutil.rmtree(workdir)
     report = {
         "model": read_bundle_config(args.model).version,
         "encoder": encoder_name,
