@@ -17,6 +17,17 @@ WORKDIR /app
 # CPython 3.11 on x86_64 Linux, like this image), so a code change does not reinstall TensorFlow.
 COPY requirements/lock.txt requirements/lock.txt
 RUN pip install --require-hashes -r requirements/lock.txt
+# EXTRAS: optional dependency sets to add, comma-separated (e.g. onnxruntime, for ENCODER_RUNTIME),
+# at the versions requirements/lock-test.txt pins for them.
+ARG EXTRAS=""
+COPY pyproject.toml requirements/lock-test.txt ./
+RUN if [ -n "$EXTRAS" ]; then \
+        EXTRAS="$EXTRAS" python -c "import os, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+print('\n'.join(d for e in os.environ['EXTRAS'].split(',') if e.strip() for d in p['optional-dependencies'][e.strip()]))" \
+            > /tmp/extras.txt \
+        && grep -E '^[A-Za-z0-9_.-]+==' lock-test.txt | sed 's/ .*//' > /tmp/pins.txt \
+        && pip install -c /tmp/pins.txt -r /tmp/extras.txt && rm /tmp/extras.txt /tmp/pins.txt; \
+    fi
 
 COPY README.md ./
 COPY captioning captioning

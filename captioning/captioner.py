@@ -10,7 +10,8 @@ import numpy as np
 from PIL import Image
 
 from captioning.bundle import BundleConfig, load_decoder
-from captioning.encoders import ImageEncoder, build_encoder
+from captioning.encoder_runtimes import build_runtime_encoder
+from captioning.encoders import ImageEncoder
 from captioning.images import DEFAULT_MAX_PIXELS, load_image_array
 from captioning.search import CompiledBeamSearch, CompiledDecoder, Hypothesis, forced_attention
 from captioning.text import Vocabulary, tokenize
@@ -49,13 +50,14 @@ class Captioner:
 
     @classmethod
     def load(cls, bundle_dir: str | Path, resnet50_weights: str | Path | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
-             encoder: ImageEncoder | None = None) -> "Captioner":
+             encoder: ImageEncoder | None = None, encoder_runtime: str = "tensorflow") -> "Captioner":
         """`encoder`: one already built (another version's), shared if the bundle names the same
-        one, so a worker serving two versions holds one encoder and two decoders."""
+        one, so a worker serving two versions holds one encoder and two decoders. `encoder_runtime`:
+        what runs a newly built encoder (captioning/encoder_runtimes.py)."""
         config, vocab, decoder = load_decoder(Path(bundle_dir))
         shared = encoder is not None and encoder.name == config.encoder
         if not shared:
-            encoder = build_encoder(config.encoder, resnet50_weights=resnet50_weights or "imagenet")
+            encoder = build_runtime_encoder(config.encoder, encoder_runtime, resnet50_weights=resnet50_weights or "imagenet")
         captioner = cls(config, vocab, decoder, encoder, max_pixels)
         captioner.warm_up(decoder_only=shared)
         return captioner

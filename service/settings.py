@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     flickr8k_dir: Path = REPO_ROOT.parent / "shared" / "datasets" / "flickr8k"
 
     caption_beam: int = 3
+    # What runs the image encoder in caption workers (docs/captioning.md#encoder-runtimes); the
+    # others are optional installs. Training always runs TensorFlow.
+    encoder_runtime: Literal["tensorflow", "onnxruntime", "openvino"] = "tensorflow"
     caption_batch: int = Field(default=16, ge=1)  # photos a caption worker captions in one pass (1: one at a time)
     caption_batch_wait_ms: int = Field(default=20, ge=0)  # how long a started batch waits for more photos to fill it
     max_download_bytes: int = 20 * 1024 * 1024  # the Bot API's getFile limit

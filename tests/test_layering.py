@@ -24,7 +24,7 @@ MAY_IMPORT = {
     "migrations": {"store"},
 }
 # Third-party packages a light package must never load.
-HEAVY = {"tensorflow", "keras", "matplotlib", "nltk", "pycocoevalcap"}
+HEAVY = {"tensorflow", "keras", "matplotlib", "nltk", "pycocoevalcap", "tf2onnx", "onnx", "onnxruntime", "openvino"}
 LIGHT = {"bot", "service", "store", "sandbox", "migrations"}
 
 

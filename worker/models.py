@@ -222,9 +222,9 @@ class CaptionerHolder:
 
         if not (path / "config.json").is_file():
             raise ModelNotFound(f"no model bundle at {path}: train one, or point MODEL_DIR at one")
-        log.info("loading captioner from %s", path)
+        log.info("loading captioner from %s (encoder runtime: %s)", path, self._settings.encoder_runtime)
         with metrics.model_load():
             return Captioner.load(
                 path, resnet50_weights=self._settings.resnet50_weights, max_pixels=self._settings.max_image_pixels,
-                encoder=encoder,
+                encoder=encoder, encoder_runtime=self._settings.encoder_runtime,
             )
