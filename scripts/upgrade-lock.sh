@@ -47,7 +47,15 @@ fi
 
 rm -rf "$TRIAL"
 VENV="$TRIAL" LOCK="$CANDIDATE/lock-test.txt" bash scripts/setup.sh
-"$TRIAL/bin/python" -m pytest "$@"
+# The suite reads requirements/ too (tests/test_lock.py), so it runs with the candidate in place;
+# the previous lock comes back if it fails.
+mkdir -p "$CANDIDATE/previous"
+cp requirements/lock-test.txt requirements/lock.txt "$CANDIDATE/previous/"
 cp "$CANDIDATE/lock-test.txt" "$CANDIDATE/lock.txt" requirements/
+if ! "$TRIAL/bin/python" -m pytest "$@"; then
+  cp "$CANDIDATE/previous/lock-test.txt" "$CANDIDATE/previous/lock.txt" requirements/
+  echo "upgrade-lock: the suite failed on the candidate; requirements/ is as it was, the candidate is in $CANDIDATE" >&2
+  exit 1
+fi
 rm -rf "$TRIAL" "$CANDIDATE"
 git --no-pager diff --stat -- requirements/
