@@ -33,6 +33,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--ema", type=float, help="cross-entropy keeps this moving average of the weights (e.g. 0.999); val scores it beside the raw weights and the better may be kept")
     train.add_argument("--scst-ema", type=float, help="the same for the self-critical epochs (fewer steps: e.g. 0.99)")
     train.add_argument("--keep-epoch-weights", action="store_true", help="also save each epoch's weights under OUT/epochs/")
+    train.add_argument("--finetune-encoder-from", type=int, metavar="BLOCK", help="fine-tune the encoder's blocks from BLOCK on and its head with the decoder (EfficientNet-Lite2 has blocks 1..20; 20 = the last block), from cached activations entering BLOCK")
+    train.add_argument("--encoder-lr-scale", type=float, default=0.1, help="with --finetune-encoder-from, the encoder top's learning rate as a fraction of the decoder's")
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--learning-rate", type=float, default=5e-4)
     train.add_argument("--patience", type=int, default=3)
@@ -69,6 +71,8 @@ def run_train(args: argparse.Namespace) -> int:
         ema_momentum=args.ema,
         scst_ema_momentum=args.scst_ema,
         keep_epoch_weights=args.keep_epoch_weights,
+        finetune_encoder_from=args.finetune_encoder_from,
+        encoder_learning_rate_scale=args.encoder_lr_scale,
         decoder=args.decoder,
     )
     result = train_on_flickr8k(

@@ -1,4 +1,5 @@
-"""Model bundles: a directory with config.json, vocab.json and decoder.weights.npz. No pickle.
+"""Model bundles: a directory with config.json, vocab.json and decoder.weights.npz (and
+encoder_top.weights.npz when the encoder's last blocks were fine-tuned). No pickle.
 
 config.json names the encoder, so loading a bundle builds the encoder its decoder was trained on.
 Weights are a NumPy archive of float16 arrays keyed by variable path (half the size of float32,
@@ -13,7 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+import keras
+
 from captioning.decoder import AttentionDecoder, DecoderConfig
+from captioning.encoder_top import TOP_WEIGHTS_FILE, EncoderTopConfig, save_top_weights
 from captioning.text import Vocabulary
 
 CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE = "config.json", "vocab.json", "decoder.weights.npz"
@@ -33,8 +37,10 @@ class BundleConfig:
     block_repeats: bool = False  # beam search blocks repeated bigrams with a content word (search.beam_search)
     training: dict = field(default_factory=dict)  # data, epochs, parent version…
     metrics: dict = field(default_factory=dict)
+    encoder_top: EncoderTopConfig | None = None  # the encoder's last blocks were fine-tuned: their weights are in the bundle
 
     def to_dict(self) -> dict:
+        top = {"encoder_top": self.encoder_top.to_dict()} if self.encoder_top else {}
         return {
             "format_version": FORMAT_VERSION,
             "version": self.version,
@@ -43,6 +49,7 @@ class BundleConfig:
             "vocab_size": self.decoder.vocab_size,
             "length_penalty": self.length_penalty,
             "block_repeats": self.block_repeats,
+            **top,
             "training": self.training,
             "metrics": self.metrics,
         }
@@ -59,6 +66,7 @@ class BundleConfig:
             block_repeats=values.get("block_repeats", False),
             training=values.get("training", {}),
             metrics=values.get("metrics", {}),
+            encoder_top=EncoderTopConfig.from_dict(values["encoder_top"]) if values.get("encoder_top") else None,
         )
 
 
@@ -87,10 +95,16 @@ def load_decoder_weights(decoder: AttentionDecoder, path: Path) -> None:
             variable.assign(value.astype(np.float32))
 
 
-def save_bundle(directory: Path, config: BundleConfig, vocab: Vocabulary, decoder: AttentionDecoder) -> Path:
+def save_bundle(directory: Path, config: BundleConfig, vocab: Vocabulary, decoder: AttentionDecoder,
+                encoder_top: keras.Model | None = None) -> Path:
+    """`encoder_top`: the fine-tuned top of the encoder (config.encoder_top says where it starts)."""
+    if (encoder_top is None) != (config.encoder_top is None):
+        raise ValueError("a bundle's config names an encoder top exactly when its weights are saved")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     save_decoder_weights(decoder, directory / WEIGHTS_FILE)
+    if encoder_top is not None:
+        save_top_weights(encoder_top, directory / TOP_WEIGHTS_FILE)
     vocab.save(directory / VOCAB_FILE)
     write_bundle_config(directory, config)
     return directory
@@ -107,6 +121,16 @@ def read_bundle_config(directory: Path) -> BundleConfig:
         return BundleConfig.from_dict(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise BundleError(f"{path}: {exc}") from exc
+
+
+def encoder_top_weights(directory: Path, config: BundleConfig) -> Path | None:
+    """The bundle's fine-tuned encoder top, or None when it runs the encoder as ImageNet trained it."""
+    if config.encoder_top is None:
+        return None
+    path = Path(directory) / TOP_WEIGHTS_FILE
+    if not path.is_file():
+        raise BundleError(f"{directory}: config.json names an encoder top but {TOP_WEIGHTS_FILE} is missing")
+    return path
 
 
 def load_decoder(directory: Path) -> tuple[BundleConfig, Vocabulary, AttentionDecoder]:

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from captioning.bundle import BundleConfig, load_decoder
+from captioning.bundle import BundleConfig, encoder_top_weights, load_decoder
 from captioning.encoder_runtimes import build_runtime_encoder
-from captioning.encoders import ImageEncoder
+from captioning.encoders import ImageEncoder, encoder_weights_id
 from captioning.images import DEFAULT_MAX_PIXELS, load_image_array
 from captioning.search import CompiledBeamSearch, CompiledDecoder, Hypothesis, forced_attention
 from captioning.text import Vocabulary, tokenize
@@ -55,9 +55,10 @@ class Captioner:
         one, so a worker serving two versions holds one encoder and two decoders. `encoder_runtime`:
         what runs a newly built encoder (captioning/encoder_runtimes.py)."""
         config, vocab, decoder = load_decoder(Path(bundle_dir))
-        shared = encoder is not None and encoder.name == config.encoder
+        top_weights = encoder_top_weights(bundle_dir, config)
+        shared = encoder is not None and encoder.weights_id == encoder_weights_id(config.encoder, top_weights)
         if not shared:
-            encoder = build_runtime_encoder(config.encoder, encoder_runtime, resnet50_weights=resnet50_weights or "imagenet")
+            encoder = build_runtime_encoder(config.encoder, encoder_runtime, resnet50_weights=resnet50_weights or "imagenet", top_weights=top_weights)
         captioner = cls(config, vocab, decoder, encoder, max_pixels)
         captioner.warm_up(decoder_only=shared)
         return captioner

@@ -40,7 +40,7 @@ class ExportedEncoder(ImageEncoder):
     shape, its classifier and for training code that asks for it."""
 
     def __init__(self, encoder: ImageEncoder, grid: GridFunction, runtime: str):
-        super().__init__(encoder.spec, encoder.backbone, encoder.classifier)
+        super().__init__(encoder.spec, encoder.backbone, encoder.classifier, encoder.weights_id)
         self.runtime = runtime
         self._runtime_grid = grid
 
@@ -52,11 +52,12 @@ class ExportedEncoder(ImageEncoder):
 
 
 def build_runtime_encoder(name: str, runtime: str = "tensorflow", resnet50_weights: str | Path | None = "imagenet",
-                          threads: int | None = None) -> ImageEncoder:
-    """The encoder `name`, run by `runtime`; "tensorflow" is captioning.encoders' own."""
+                          threads: int | None = None, top_weights: Path | None = None) -> ImageEncoder:
+    """The encoder `name` (with a bundle's fine-tuned top, if given), run by `runtime`;
+    "tensorflow" is captioning.encoders' own."""
     if runtime not in ENCODER_RUNTIMES:
         raise ValueError(f"unknown encoder runtime {runtime!r}; choose one of {list(ENCODER_RUNTIMES)}")
-    encoder = build_encoder(name, resnet50_weights=resnet50_weights)
+    encoder = build_encoder(name, resnet50_weights=resnet50_weights, top_weights=top_weights)
     if runtime == "tensorflow":
         return encoder
     with tempfile.TemporaryDirectory(prefix="encoder-onnx-") as folder:

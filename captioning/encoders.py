@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
+from captioning.encoder_top import bottom_model, load_top_weights, top_weights_digest
 from captioning.torch_checkpoint import load_legacy_state_dict
 
 BN_EPSILON = 1e-3
@@ -38,10 +39,14 @@ SPECS = {
 class ImageEncoder:
     """A Keras backbone plus its preprocessing; `encode` is the only call the rest of the code makes."""
 
-    def __init__(self, spec: EncoderSpec, backbone: keras.Model, classifier: tuple[np.ndarray, np.ndarray] | None = None):
+    def __init__(self, spec: EncoderSpec, backbone: keras.Model, classifier: tuple[np.ndarray, np.ndarray] | None = None,
+                 weights_id: str | None = None):
         self.spec = spec
         self.backbone = backbone
         self.classifier = classifier  # ImageNet (weight, bias) where known: proves the weights are right
+        # the name, plus a digest of a bundle's fine-tuned top where one was loaded: two encoders with
+        # the same weights_id give the same grid, so a worker may share one between model versions
+        self.weights_id = weights_id or spec.name
         self._forward = tf.function(self._grid, reduce_retracing=True)
         grid_shape = backbone.output_shape
         self.grid_size = (grid_shape[1], grid_shape[2])
@@ -161,12 +166,30 @@ def build_resnet50(weights: str | Path | None) -> keras.Model:
     )
 
 
-def build_encoder(name: str, resnet50_weights: str | Path | None = "imagenet") -> ImageEncoder:
-    """The encoder a bundle names; unknown names fail loudly so a decoder never meets foreign features."""
+def build_encoder(name: str, resnet50_weights: str | Path | None = "imagenet", top_weights: Path | None = None) -> ImageEncoder:
+    """The encoder a bundle names; unknown names fail loudly so a decoder never meets foreign features.
+    `top_weights`: a bundle's fine-tuned encoder top (captioning/encoder_top.py), loaded over ImageNet's."""
     if name not in SPECS:
         raise ValueError(f"unknown encoder {name!r}; choose one of {sorted(SPECS)}")
     spec = SPECS[name]
     if name == "resnet50":
-        return ImageEncoder(spec, build_resnet50(resnet50_weights))
-    backbone, classifier = build_efficientnet_lite(name.removeprefix("efficientnet_"), spec.input_size)
-    return ImageEncoder(spec, backbone, classifier)
+        backbone, classifier = build_resnet50(resnet50_weights), None
+    else:
+        backbone, classifier = build_efficientnet_lite(name.removeprefix("efficientnet_"), spec.input_size)
+    if top_weights is not None:
+        load_top_weights(backbone, top_weights)
+        classifier = None  # the fine-tuned head no longer feeds ImageNet's classifier
+    return ImageEncoder(spec, backbone, classifier, encoder_weights_id(name, top_weights))
+
+
+def encoder_weights_id(name: str, top_weights: Path | None = None) -> str:
+    """What an encoder built from these weights is called (ImageEncoder.weights_id)."""
+    return name if top_weights is None else f"{name}+{top_weights_digest(top_weights)}"
+
+
+def bottom_encoder(encoder: ImageEncoder, first_block: int) -> ImageEncoder:
+    """Images → the activations entering block `first_block`: what training caches when it
+    fine-tunes the blocks from there on (captioning/encoder_top.py)."""
+    bottom = bottom_model(encoder.backbone, first_block)
+    spec = EncoderSpec(f"{encoder.name}@block{first_block}", encoder.input_size, bottom.output_shape[-1])
+    return ImageEncoder(spec, bottom)

@@ -35,7 +35,7 @@ def split_features(
     """A split's references, image paths, sorted names and cached grid (encoded where the cache lacks them)."""
     references, paths = flickr8k_captions(flickr8k_dir, split, limit)
     names = sorted(references)
-    cache = build_feature_cache(captioner.encoder, paths, cache_dir_for(features_root, captioner.encoder.name))
+    cache = build_feature_cache(captioner.encoder, paths, cache_dir_for(features_root, captioner.encoder.weights_id))
     return references, paths, names, np.asarray(cache.grid[cache.rows(names)])
 
 

@@ -39,7 +39,7 @@ class ViewEncoder:
         self.spec = encoder.spec
         self.grid_size = encoder.grid_size
         self.input_size = input_size or encoder.input_size  # the size images are loaded at
-        self.name = f"{encoder.name}-{view_name}"
+        self.name = self.weights_id = f"{encoder.weights_id}-{view_name}"  # a fine-tuned top's features are not ImageNet's
 
 
 class MirroredEncoder(ViewEncoder):

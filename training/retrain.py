@@ -37,6 +37,7 @@ import numpy as np
 
 from captioning.captioner import Captioner
 from captioning.bundle import WEIGHTS_FILE, BundleError, load_decoder, save_decoder_weights
+from captioning.encoder_top import top_model
 from captioning.metrics import score_captions
 from captioning.text import Vocabulary
 from training.evaluate import caption_split
@@ -49,7 +50,7 @@ from training.pipeline import flickr8k_captions
 from training.plots import plot_training_curves
 from training.promotion import GATED_METRICS, decide_promotion
 from training.self_critical import with_feedback
-from training.train import SelectionGate, TrainConfig, Trainer
+from training.train import EncoderTop, SelectionGate, TrainConfig, Trainer
 
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[dict], None]
@@ -178,7 +179,7 @@ class RetrainRun:
         self.stage("training", f"Training on {len(train)} Flickr8k + {len(feedback.photos)} feedback photos…")
         info = {"data": "flickr8k+feedback", "parent_version": self.parent, "requested_by": self.requested_by,
                 "mode": "from scratch" if o.from_scratch else "fine-tuned", "data_counts": counts}
-        trainer = Trainer(config, vocab, cache, decoder)
+        trainer = Trainer(config, vocab, cache, decoder, encoder_top=carried_top(active))
         # Epochs are selected on val plus the held-back photos (on Flickr8k val alone, the epoch
         # chosen could be one from before the feedback was learned), by the search that promotion
         # compares with: greedy and beam 3 rank epochs differently (docs/captioning.md).
@@ -230,7 +231,7 @@ class RetrainRun:
     def flickr8k_features(self, active: Captioner, paths: dict[str, Path]) -> FeatureCache:
         """Encoded once per encoder and reused by every run (the default model's training filled it)."""
         self.emit({"event": "features", "source": "Flickr8k", "done": 0, "total": len(paths)})
-        cache = build_feature_cache(active.encoder, paths, cache_dir_for(self.inputs.features_dir, active.encoder.name))
+        cache = build_feature_cache(active.encoder, paths, cache_dir_for(self.inputs.features_dir, active.encoder.weights_id))
         self.emit({"event": "features", "source": "Flickr8k", "done": len(paths), "total": len(paths)})
         return cache
 
@@ -325,3 +326,10 @@ def _decoder_sizes(active: Captioner) -> dict[str, Any]:
     for key in ("vocab_size", "feature_channels", "grid_cells", "image_word_ids"):
         sizes.pop(key)
     return sizes
+
+
+def carried_top(active: Captioner) -> EncoderTop | None:
+    """The active model's fine-tuned encoder top, unchanged in every bundle of the retraining (only
+    the decoder is retrained; the cache holds the grid that top makes)."""
+    top = active.config.encoder_top
+    return EncoderTop(top, top_model(active.encoder.backbone, top.first_block), trained=False) if top else None

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from captioning.bundle import WEIGHTS_FILE, BundleConfig, load_decoder_weights, save_bundle, save_decoder_weights
 from captioning.decoder import AttentionDecoder, DecoderConfig
+from captioning.encoder_top import TOP_WEIGHTS_FILE, EncoderTopConfig, load_top_weights
 from captioning.metrics import CiderD, score_captions
 from captioning.search import CompiledBeamSearch, CompiledDecoder, CompiledSampler, greedy_search, never_generated_bias
 from captioning.text import Vocabulary
@@ -66,12 +67,24 @@ class TrainConfig:
     ema_momentum: float | None = None  # cross-entropy keeps a moving average of the weights; each epoch the better of it and the raw weights on val may become the bundle
     scst_ema_momentum: float | None = None  # the same for the SCST stage (it takes far fewer steps: use a smaller momentum)
     keep_epoch_weights: bool = False  # also save every epoch's weights to OUT/epochs/ (with averaging, the raw ones too)
+    finetune_encoder_from: int | None = None  # train the encoder's blocks from this one on (and its head) with the decoder, from cached activations entering it
+    encoder_learning_rate_scale: float = 0.1  # the fine-tuned encoder top learns at this fraction of the decoder's rate
     xe_only_words: list[int] | None = None  # cross-entropy trains only these words' embedding rows and output units (a warm-up for new words; every other weight stays)
     seed: int = 1
     decoder: dict = field(default_factory=dict)  # overrides of DecoderConfig
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+@dataclass
+class EncoderTop:
+    """The top of the encoder that bundles carry. `trained`: fine-tuned here, and the cache holds
+    the activations entering it; otherwise (a retraining of a fine-tuned model) it is carried over
+    unchanged and the cache holds the grid it makes."""
+    config: EncoderTopConfig
+    model: keras.Model
+    trained: bool = True
 
 
 @dataclass
@@ -113,13 +126,20 @@ class Trainer:
         decoder: AttentionDecoder | None = None,
         mirrored: FeatureCache | None = None,
         crops: list[FeatureCache] | tuple[FeatureCache, ...] = (),
+        encoder_top: EncoderTop | None = None,
     ):
         """`mirrored` (features of the mirrored photos) and `crops` (features of cropped views) turn on
-        augmentation: each cross-entropy example sees the photo or one of these views, at random."""
+        augmentation: each cross-entropy example sees the photo or one of these views, at random.
+        `encoder_top`: the encoder's top, trained with the decoder or only carried into the bundles."""
         self.config = config
         self.vocab = vocab
         self.cache = cache
+        self.encoder_top = encoder_top
+        self.trained_top = encoder_top.model if encoder_top is not None and encoder_top.trained else None
         grid_cells, channels = cache.grid.shape[1:]
+        if self.trained_top is not None:  # the cache holds activations entering the top; the decoder reads its grid
+            height, width, channels = self.trained_top.output_shape[1:]
+            grid_cells = height * width
         if config.bfloat16 and not cpu_has_bfloat16():
             log.warning("this CPU has no bfloat16 instructions (AVX512-BF16 or AMX): bfloat16 is emulated and slower than float32 here")
         policy = "mixed_bfloat16" if config.bfloat16 else "float32"
@@ -147,6 +167,7 @@ class Trainer:
         # its policy-gradient step see the same words
         self.sampler = CompiledSampler(self.compiled, vocab.start_id, vocab.end_id, min(config.max_words, self.decoder.config.max_words))
         self.optimizer: keras.optimizers.Optimizer | None = None
+        self.top_optimizer: keras.optimizers.Optimizer | None = None  # the encoder top's, at a lower rate
         self._train_step = None
         self._beam_search: CompiledBeamSearch | None = None  # built on first use with select_beam > 1
         self._content_words: np.ndarray | None = None
@@ -167,6 +188,12 @@ class Trainer:
         averaging = {"use_ema": True, "ema_momentum": momentum} if momentum is not None else {}
         self.optimizer = keras.optimizers.Adam(schedule, clipnorm=self.config.clipnorm, **averaging)
         self.optimizer.build(self.decoder.trainable_variables)
+        top_variables = self.trained_top.trainable_variables if self.trained_top is not None else []
+        if top_variables:
+            scale = self.config.encoder_learning_rate_scale
+            top_schedule = keras.optimizers.schedules.CosineDecay(learning_rate * scale, max(steps, 1), alpha=alpha)
+            self.top_optimizer = keras.optimizers.Adam(top_schedule, clipnorm=self.config.clipnorm, **averaging)
+            self.top_optimizer.build(top_variables)
         penalty_weight = 0.0 if self_critical else self.decoder.config.attention_regularization
 
         view_count = 0 if self_critical else self.view_count
@@ -179,19 +206,35 @@ class Trainer:
         def train_step(rows, tokens, weights):
             if view_count:
                 rows = draw_views(rows, view_count, view_offset)
-            grid = tf.cast(tf.gather(self.features, rows), tf.float32)
             with tf.GradientTape() as tape:
+                grid = self.grid_of_rows(rows)
                 loss, nll, penalty = self.decoder.sequence_loss(
                     grid, tokens, weights, training=not self_critical, logit_bias=logit_bias, label_smoothing=label_smoothing
                 )
                 total = loss + penalty_weight * penalty
-            gradients = tape.gradient(total, variables)
+            gradients = tape.gradient(total, variables + top_variables)
+            top_gradients = gradients[len(variables):]
+            gradients = gradients[: len(variables)]
             if masks is not None:
                 gradients = [tf.convert_to_tensor(g) * m for g, m in zip(gradients, masks)]
             self.optimizer.apply_gradients(zip(gradients, variables))
+            if top_variables:
+                self.top_optimizer.apply_gradients(zip(top_gradients, top_variables))
             return nll, penalty
 
         self._train_step = tf.function(train_step)
+
+    def grid_of_rows(self, rows: tf.Tensor) -> tf.Tensor:
+        """The decoder's input for feature rows: the cached grid, or the trained encoder top run on the
+        cached activations (once per distinct photo: SCST repeats each photo for its samples)."""
+        if self.trained_top is None:
+            return tf.cast(tf.gather(self.features, rows), tf.float32)
+        distinct, position = tf.unique(rows)
+        activations = tf.cast(tf.gather(self.features, distinct), tf.float32)
+        activations = tf.reshape(activations, [-1, *self.trained_top.input_shape[1:]])
+        grid = self.trained_top(activations, training=False)  # batch norm keeps ImageNet's statistics
+        grid = tf.reshape(grid, [tf.shape(grid)[0], -1, grid.shape[-1]])
+        return tf.gather(grid, position)
 
     def _trained_variables(self, only_words: list[int] | None) -> tuple[list, list | None]:
         """All trainable variables, or (for a new-word warm-up) the vocabulary-sized ones and the image
@@ -223,14 +266,17 @@ class Trainer:
 
     @contextmanager
     def averaged_weights(self) -> Iterator[None]:
-        """Inside, the decoder holds the optimizer's moving average of its weights (when the stage keeps
-        one); training goes on from the raw weights afterwards."""
+        """Inside, the decoder (and a trained encoder top) holds the optimizers' moving average of its
+        weights (when the stage keeps one); training goes on from the raw weights afterwards."""
         if not self.averaging:
             yield
             return
-        variables = self.decoder.trainable_variables
+        top_variables = self.trained_top.trainable_variables if self.top_optimizer is not None else []
+        variables = self.decoder.trainable_variables + top_variables
         raw = [v.numpy() for v in variables]
-        self.optimizer.finalize_variable_values(variables)
+        self.optimizer.finalize_variable_values(self.decoder.trainable_variables)
+        if top_variables:
+            self.top_optimizer.finalize_variable_values(top_variables)
         try:
             yield
         finally:
@@ -238,6 +284,8 @@ class Trainer:
                 variable.assign(value)
 
     def grid(self, names: list[str]) -> np.ndarray:
+        if self.trained_top is not None:
+            return self.grid_of_rows(tf.constant(self.cache.rows(names), tf.int32)).numpy()
         return self.grid_array[self.cache.rows(names)].astype(np.float32)
 
     @property
@@ -334,11 +382,13 @@ class Trainer:
                 return None
             best_score, best_scores, stale = score, scores, 0
             best = {**record, "weights": weights} if weights else record
+            top = self.encoder_top
             config = BundleConfig(
                 version, c.encoder, self.decoder.config, length_penalty=c.length_penalty, block_repeats=c.block_repeats,
                 training={**info, "best_epoch": best}, metrics={f"val_{self.val_search}": scores},
+                encoder_top=top.config if top else None,
             )
-            save_bundle(bundle_dir, config, self.vocab, self.decoder)
+            save_bundle(bundle_dir, config, self.vocab, self.decoder, top.model if top else None)
             return weights or "weights"
 
         total_epochs = c.epochs + c.scst_epochs
@@ -352,6 +402,8 @@ class Trainer:
         if c.scst_epochs:
             if bundle_dir.exists():  # continue from the best cross-entropy weights
                 load_decoder_weights(self.decoder, bundle_dir / WEIGHTS_FILE)
+                if self.trained_top is not None:
+                    load_top_weights(self.trained_top, bundle_dir / TOP_WEIGHTS_FILE)
             stale = 0  # SCST gets its own patience; the best score to beat carries over
             images_per_batch = c.scst_images_per_batch
             steps = c.scst_epochs * math.ceil(self_critical.draws_per_epoch / images_per_batch)
@@ -395,7 +447,7 @@ class Trainer:
             for batch, start in enumerate(bar):
                 chunk = names[start : start + c.scst_images_per_batch]
                 rows = tf.constant(self.self_critical_rows(chunk, rng), tf.int32)
-                grid = tf.cast(tf.gather(self.features, rows), tf.float32)
+                grid = self.grid_of_rows(rows)
                 samples = self.sampler(grid, seed=(c.seed + epoch) * 100_000 + batch)
                 words = [s.ids[: c.max_words] for s in samples]  # one that never ended is cut where training cuts
                 keys = np.repeat(chunk, c.scst_samples)

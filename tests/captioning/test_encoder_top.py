@@ -1,0 +1,83 @@
+"""The encoder's top split off for fine-tuning, carried in a bundle and run by the serving path."""
+import numpy as np
+import pytest
+
+from captioning.bundle import BundleError, load_decoder, save_bundle
+from captioning.captioner import Captioner
+from captioning.encoder_top import TOP_WEIGHTS_FILE, EncoderTopConfig, last_block, top_model
+from captioning.encoders import bottom_encoder, build_encoder
+from captioning.testing import write_random_bundle
+
+ENCODER = "efficientnet_lite0"
+
+
+def photos(count: int = 3) -> np.ndarray:
+    """Smooth colour gradients with a random tint each: photos a convolutional net reacts to."""
+    rng = np.random.default_rng(1)
+    ramp = np.linspace(0, 1, 224, dtype=np.float32)
+    base = np.stack([ramp[None, :].repeat(224, 0), ramp[:, None].repeat(224, 1), np.full((224, 224), 0.5)], -1)
+    return np.stack([(255 * base * rng.uniform(0.3, 1.0, 3)).astype(np.uint8) for _ in range(count)])
+
+
+@pytest.fixture(scope="module")
+def imagenet_encoder():
+    return build_encoder(ENCODER)
+
+
+@pytest.fixture
+def fine_tuned_bundle(tmp_path):
+    """A bundle whose encoder top (last block and head) differs from ImageNet's, and the encoder it was made with."""
+    bundle = write_random_bundle(tmp_path / "bundle", ENCODER)
+    encoder = build_encoder(ENCODER)
+    first_block = last_block(encoder.backbone)
+    top = top_model(encoder.backbone, first_block)
+    rng = np.random.default_rng(2)
+    for variable in top.trainable_variables:
+        value = variable.numpy()
+        variable.assign(value * (1 + 0.3 * rng.normal(size=value.shape)).astype(np.float32))
+    config, vocab, decoder = load_decoder(bundle)
+    config.encoder_top = EncoderTopConfig(first_block)
+    save_bundle(bundle, config, vocab, decoder, top)
+    return bundle, encoder
+
+
+@pytest.mark.parametrize("blocks_back", [0, 2])
+def test_the_bottom_then_the_top_is_the_whole_encoder(imagenet_encoder, blocks_back):
+    pixels = photos()
+    grid, _ = imagenet_encoder.encode(pixels)
+    first_block = last_block(imagenet_encoder.backbone) - blocks_back
+    activations, _ = bottom_encoder(imagenet_encoder, first_block).encode(pixels)
+    top = top_model(imagenet_encoder.backbone, first_block)
+    rebuilt = top(activations.reshape(len(pixels), *top.input_shape[1:])).numpy().reshape(grid.shape)
+    np.testing.assert_allclose(rebuilt, grid, atol=1e-4)
+
+
+def test_a_fine_tuned_top_round_trips_through_a_bundle_with_identical_captions(fine_tuned_bundle, imagenet_encoder):
+    bundle, encoder = fine_tuned_bundle
+    config, vocab, decoder = load_decoder(bundle)
+    in_memory = Captioner(config, vocab, decoder, encoder)
+    loaded = Captioner.load(bundle)
+    pixels = photos()
+    grid = loaded.encoder.encode(pixels)[0]
+    np.testing.assert_array_equal(grid, encoder.encode(pixels)[0])
+    assert np.abs(grid - imagenet_encoder.encode(pixels)[0]).max() > 0.1  # the bundle's top is what runs
+    expected, got = in_memory.caption_pixels(pixels), loaded.caption_pixels(pixels)
+    assert [r.text for r in got] == [r.text for r in expected]
+    np.testing.assert_allclose([r.log_prob for r in got], [r.log_prob for r in expected], atol=1e-6)
+
+
+def test_a_fine_tuned_encoder_is_not_shared_with_a_version_that_runs_imagenets(fine_tuned_bundle, imagenet_encoder, tmp_path):
+    bundle, _ = fine_tuned_bundle
+    fine_tuned = Captioner.load(bundle, encoder=imagenet_encoder)
+    assert fine_tuned.encoder is not imagenet_encoder
+    assert fine_tuned.encoder.weights_id.startswith(f"{ENCODER}+")
+    assert Captioner.load(bundle, encoder=fine_tuned.encoder).encoder is fine_tuned.encoder
+    plain = Captioner.load(write_random_bundle(tmp_path / "plain", ENCODER), encoder=fine_tuned.encoder)
+    assert plain.encoder is not fine_tuned.encoder and plain.encoder.weights_id == ENCODER
+
+
+def test_a_bundle_that_names_a_top_without_its_weights_is_refused(fine_tuned_bundle):
+    bundle, _ = fine_tuned_bundle
+    (bundle / TOP_WEIGHTS_FILE).unlink()
+    with pytest.raises(BundleError, match=TOP_WEIGHTS_FILE):
+        Captioner.load(bundle)

@@ -1,0 +1,68 @@
+"""Training the encoder's top with the decoder: the top learns, batch-norm statistics stay, and the
+bundle carries what was trained."""
+import numpy as np
+import pytest
+
+from captioning.bundle import load_decoder
+from captioning.encoder_top import TOP_WEIGHTS_FILE, EncoderTopConfig, last_block, load_top_weights, top_model
+from captioning.encoders import build_encoder
+from captioning.text import Vocabulary
+from training.features import FeatureCache
+from training.train import EncoderTop, TrainConfig, Trainer
+
+from tests.training.tiny_trainer import TINY, TRAIN, VAL, WORDS
+
+
+def top_trainer(**config) -> tuple[Trainer, EncoderTop]:
+    """Six photos' cached activations entering Lite0's last block (random, ReLU6-like ranges)."""
+    encoder = build_encoder("efficientnet_lite0")
+    first_block = last_block(encoder.backbone)
+    top = EncoderTop(EncoderTopConfig(first_block), top_model(encoder.backbone, first_block))
+    height, width, channels = top.model.input_shape[1:]
+    rng = np.random.default_rng(0)
+    activations = rng.uniform(-2, 4, size=(6, height * width, channels)).astype(np.float16)
+    cache = FeatureCache([f"img{i}" for i in range(6)], activations)
+    settings = {"decoder": TINY, "batch_size": 4, "epochs": 2, "finetune_encoder_from": first_block, "encoder_learning_rate_scale": 1.0, **config}
+    return Trainer(TrainConfig(**settings), Vocabulary(WORDS), cache, encoder_top=top), top
+
+
+def variables_by_path(model) -> dict[str, np.ndarray]:
+    return {v.path: v.numpy().copy() for v in model.weights}
+
+
+def test_the_top_learns_with_the_decoder_and_the_bundle_carries_it(tmp_path):
+    trainer, top = top_trainer(epochs=1)
+    before = variables_by_path(top.model)
+    result = trainer.fit(TRAIN, VAL, tmp_path, "tiny-top")
+    after = variables_by_path(top.model)
+    trained = {v.path for v in top.model.trainable_variables}
+    assert trained and all(np.abs(after[p] - before[p]).max() > 0 for p in trained)
+    for path in set(before) - trained:  # batch norm keeps ImageNet's statistics
+        np.testing.assert_array_equal(after[path], before[path])
+
+    config, _, _ = load_decoder(result.bundle_dir)
+    assert config.encoder_top == top.config
+    fresh = build_encoder("efficientnet_lite0")
+    load_top_weights(fresh.backbone, result.bundle_dir / TOP_WEIGHTS_FILE)
+    saved = variables_by_path(top_model(fresh.backbone, top.config.first_block))
+    assert saved.keys() == after.keys()
+    for path, value in after.items():
+        np.testing.assert_array_equal(saved[path], value)
+
+
+def test_self_critical_epochs_train_the_top_too(tmp_path):
+    trainer, top = top_trainer(epochs=1, scst_epochs=1, scst_images_per_batch=4)
+    after_stage: dict[str, dict] = {}
+    record = lambda event: after_stage.setdefault(event["stage"], variables_by_path(top.model))  # noqa: E731
+    trainer.fit(TRAIN, VAL, tmp_path, "tiny-top", on_progress=record)
+    moved = [p for p in after_stage["xe"] if np.abs(after_stage["scst"][p] - after_stage["xe"][p]).max() > 0]
+    assert {v.path for v in top.model.trainable_variables} <= set(moved)
+
+
+def test_the_decoder_reads_the_grid_the_top_makes_of_the_cached_activations():
+    trainer, top = top_trainer()
+    names = ["img1", "img4"]
+    activations = trainer.cache.grid[trainer.cache.rows(names)].astype(np.float32)
+    expected = top.model(activations.reshape(2, *top.model.input_shape[1:])).numpy().reshape(2, -1, top.model.output_shape[-1])
+    np.testing.assert_allclose(trainer.grid(names), expected, atol=1e-5)
+    assert trainer.decoder.config.feature_channels == top.model.output_shape[-1]
