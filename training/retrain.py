@@ -182,7 +182,7 @@ class RetrainRun:
         trainer = Trainer(config, vocab, cache, decoder)
         # Epochs are selected on val plus the held-back photos (on Flickr8k val alone, the epoch
         # chosen could be one from before the feedback was learned), by the search that promotion
-        # compares with: greedy and beam 3 rank epochs differently (docs/captioning.md).
+        # compares with: greedy and beam 3 rank epochs differently (docs/experiments.md).
         selection = {**val, **feedback.heldout}
         gate = promotion_gate(val, active_metrics["val"], tolerance)
         result = trainer.fit(warmup, selection, self.run_dir / "training", self.version,

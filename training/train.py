@@ -247,7 +247,7 @@ class Trainer:
 
     def evaluate(self, references: dict[str, list[str]], batch: int = 250) -> tuple[dict, dict[str, str]]:
         """Val scores by the selection search: greedy, or beam search as the bundle will run it (its
-        α and blocking), which ranks epochs differently from greedy (docs/captioning.md); with them,
+        α and blocking), which ranks epochs differently from greedy (docs/experiments.md); with them,
         how specific the captions are (captioning/specificity.py; about 20 ms for the 1,000 val photos)."""
         c = self.config
         if c.select_beam > 1 and self._beam_search is None:  # traced once; it reads the live weights
