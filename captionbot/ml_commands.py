@@ -85,7 +85,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def register_evaluate(commands: argparse._SubParsersAction) -> None:
     settings = get_settings()
-    evaluate = commands.add_parser("evaluate", help="score a bundle on a Flickr8k split (greedy, beam 3, beam 5) with plots")
+    evaluate = commands.add_parser("evaluate", help="score a bundle on a Flickr8k split (greedy, beam 3, beam 5): BLEU, CIDEr-D, how specific its captions are, plots")
     evaluate.add_argument("bundle", type=Path, nargs="?", default=settings.model_dir)
     evaluate.add_argument("--split", default="val", choices=["train", "val", "test"])
     evaluate.add_argument("--limit", type=int, help="only the first N images of the split")
@@ -100,7 +100,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from training.evaluate import evaluate_bundle
 
     report = evaluate_bundle(args.bundle, args.flickr8k, args.features, args.out, args.split, args.limit, record_in_bundle=args.record)
-    print(json.dumps(report["scores"], indent=2))
+    print(json.dumps({"scores": report["scores"], "references": report["references"]}, indent=2))
     return 0
 
 

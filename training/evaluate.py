@@ -1,5 +1,6 @@
-"""Evaluating a bundle on a Flickr8k split: COCO-toolkit scores for greedy, beam 3 and beam 5, a
-gallery of sample captions and attention maps, all written into one directory."""
+"""Evaluating a bundle on a Flickr8k split: COCO-toolkit scores and how specific the captions are
+(captioning/specificity.py) for greedy, beam 3 and beam 5, a gallery of sample captions and
+attention maps, all written into one directory."""
 from __future__ import annotations
 
 import json
@@ -15,6 +16,7 @@ from captioning.bundle import read_bundle_config, write_bundle_config
 from captioning.captioner import Captioner
 from captioning.images import load_image_array
 from captioning.metrics import score_captions
+from captioning.specificity import caption_specificity, reference_specificity
 from training.features import build_feature_cache, cache_dir_for
 from training.pipeline import flickr8k_captions
 from training.plots import plot_gallery
@@ -67,15 +69,16 @@ def evaluate_bundle(
     report: dict = {
         "bundle": str(bundle_dir), "version": captioner.version, "split": split, "images": len(names),
         "length_penalty": captioner.config.length_penalty, "block_repeats": captioner.config.block_repeats, "scores": {},
+        "references": reference_specificity(references),
     }
     outputs: dict[str, dict[str, str]] = {}
     for label, beam in searches.items():
         started = time.time()
         outputs[label] = caption_split(captioner, grid, names, beam)
-        scores = score_captions(references, outputs[label])
+        scores = {**score_captions(references, outputs[label]), **caption_specificity(outputs[label], references).to_dict()}
         scores["decode_seconds"] = round(time.time() - started, 1)
         report["scores"][label] = scores
-        log.info("%s: BLEU-1 %.3f BLEU-4 %.3f CIDEr %.3f", label, scores["BLEU-1"], scores["BLEU-4"], scores["CIDEr"])
+        log.info("%s: BLEU-1 %.3f BLEU-4 %.3f CIDEr %.3f, %d words used", label, scores["BLEU-1"], scores["BLEU-4"], scores["CIDEr"], scores["vocabulary"])
     (out_dir / "scores.json").write_text(json.dumps(report, indent=2) + "\n")
     if record_in_bundle:  # the bundle then says how good it is, e.g. for /model and promotion checks
         record_metrics(bundle_dir, {f"{split}_{label}": scores for label, scores in report["scores"].items()})

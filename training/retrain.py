@@ -39,6 +39,7 @@ from captioning.captioner import Captioner
 from captioning.bundle import WEIGHTS_FILE, BundleError, load_decoder, save_decoder_weights
 from captioning.encoder_top import top_model
 from captioning.metrics import score_captions
+from captioning.specificity import SPECIFICITY_KEYS, caption_specificity
 from captioning.text import Vocabulary
 from training.evaluate import caption_split
 from training.feedback_data import FeedbackData, build_feedback_data, combined_cache
@@ -182,7 +183,7 @@ class RetrainRun:
         trainer = Trainer(config, vocab, cache, decoder, encoder_top=carried_top(active))
         # Epochs are selected on val plus the held-back photos (on Flickr8k val alone, the epoch
         # chosen could be one from before the feedback was learned), by the search that promotion
-        # compares with: greedy and beam 3 rank epochs differently (docs/captioning.md).
+        # compares with: greedy and beam 3 rank epochs differently (docs/experiments.md).
         selection = {**val, **feedback.heldout}
         gate = promotion_gate(val, active_metrics["val"], tolerance)
         result = trainer.fit(warmup, selection, self.run_dir / "training", self.version,
@@ -268,7 +269,8 @@ class RetrainRun:
         return vocab, grow_decoder(active.decoder, len(vocab), image_words=image_words), new_words
 
     def score(self, captioner: Captioner, cache: FeatureCache, val: dict[str, list[str]], feedback: FeedbackData) -> dict:
-        """COCO-toolkit scores of one model on val and on the held-back corrected photos."""
+        """COCO-toolkit scores, and how specific the captions are, of one model on val and on the
+        held-back corrected photos."""
         scores: dict[str, Any] = {}
         for split, references in (("val", val), ("feedback_heldout", feedback.heldout)):
             if not references:
@@ -277,8 +279,9 @@ class RetrainRun:
             names = sorted(references)
             grid = np.asarray(cache.grid[cache.rows(names)], np.float32)
             captions = caption_split(captioner, grid, names, self.options.beam)
-            result = score_captions(references, captions)
-            scores[split] = {k: v for k, v in result.items() if k.startswith(("BLEU", "CIDEr")) or k in ("images", "tokenizer")}
+            result = {**score_captions(references, captions), **caption_specificity(captions, references).to_dict()}
+            kept = ("images", "tokenizer", *SPECIFICITY_KEYS)
+            scores[split] = {k: v for k, v in result.items() if k.startswith(("BLEU", "CIDEr")) or k in kept}
         return scores
 
 

@@ -8,6 +8,7 @@ from PIL import Image, ImageDraw
 
 from captionbot.cli import main
 from captioning.captioner import Captioner
+from captioning.specificity import SPECIFICITY_KEYS, caption_specificity
 from training.evaluate import evaluate_bundle
 from training.flickr8k import load_flickr8k
 from training.pipeline import train_on_flickr8k
@@ -58,6 +59,11 @@ def test_one_epoch_on_fifty_images_writes_a_loadable_bundle_and_plots(tmp_path):
                              searches={"greedy": 1, "beam3": 3}, gallery_size=3, attention_maps=1)
     assert set(report["scores"]) == {"greedy", "beam3"} and 0.0 <= report["scores"]["beam3"]["BLEU-1"] <= 1.0
     assert (tmp_path / "eval" / "gallery.png").exists() and list((tmp_path / "eval").glob("attention_*.png"))
+    val_references = {item.name: item.captions for item in load_flickr8k(data, "val")}
+    beam3 = json.loads((tmp_path / "eval" / "captions_beam3.json").read_text())
+    assert {k: report["scores"]["beam3"][k] for k in SPECIFICITY_KEYS} == caption_specificity(beam3, val_references).to_dict()
+    # one reference per photo: "a <colour> square on a white background" (8 words in all), "a <colour> box" (5)
+    assert report["references"] == {"photos": 10, "vocabulary_one_reference": 6.5, "mean_words": 5.0, "photos_without_people": 10}
     cached = json.loads((tmp_path / "features" / "efficientnet_lite0" / "names.json").read_text())
     assert len(cached) == 50  # train + val encoded once, then reused by the evaluation
     mirrored = json.loads((tmp_path / "features" / "efficientnet_lite0-mirrored" / "names.json").read_text())

@@ -98,6 +98,8 @@ def test_corrections_reach_the_model_and_the_new_version_is_registered_and_promo
     assert counts["feedback_photos"] == 24 and counts["flickr8k_train_images"] == 36
     assert {"scarlet", "tile", "snow"} <= set(counts["new_words"])
     assert report["metrics"]["feedback_heldout"]["images"] == 2 and report["metrics"]["val"]["images"] == 9
+    assert 1 <= report["metrics"]["val"]["distinct_captions"] <= 9 and report["metrics"]["val"]["vocabulary"] >= 1
+    assert 0 <= report["metrics"]["feedback_heldout"]["unsupported_people_share"] <= 1
     assert any(e["event"] == "epoch" for e in events) and any(e["event"] == "features" for e in events)
     # a cross-entropy warm-up, then self-critical epochs; epochs are selected by the search promotion
     # compares with, not by greedy search
