@@ -1,12 +1,15 @@
-"""From Flickr8k on disk to a model bundle: captions, vocabulary, feature cache, training."""
+"""From Flickr8k on disk to a model bundle: captions, vocabulary, feature cache, training, and
+resuming such a run from its checkpoint."""
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
 from captioning.bundle import load_decoder
+from captioning.decoder import AttentionDecoder, DecoderConfig
 from captioning.encoders import build_encoder
 from captioning.text import Vocabulary
+from training.checkpoint import Checkpoint, CheckpointError
 from training.features import CroppedEncoder, MirroredEncoder, build_feature_cache, cache_dir_for
 from training.flickr8k import load_flickr8k
 from training.train import ProgressCallback, TrainConfig, Trainer, TrainResult
@@ -35,6 +38,7 @@ def train_on_flickr8k(
     With `init_from` (a bundle), training continues from its weights and vocabulary, e.g. more
     self-critical epochs after a finished run.
     """
+    data = {"flickr8k": str(flickr8k_dir), "features": str(features_root), "train_limit": train_limit, "val_limit": val_limit}
     train, train_paths = flickr8k_captions(flickr8k_dir, "train", train_limit)
     val, val_paths = flickr8k_captions(flickr8k_dir, "val", val_limit)
     decoder = None
@@ -47,6 +51,32 @@ def train_on_flickr8k(
     else:
         vocab = Vocabulary.build((c for caps in train.values() for c in caps), config.min_word_count)
     log.info("vocabulary: %d words (min count %d)", len(vocab), config.min_word_count)
+    trainer = _trainer(config, vocab, decoder, features_root, train_paths, val_paths)
+    return trainer.fit(train, val, out_dir, version, training_info=info, on_progress=on_progress, run_args=data)
+
+
+def resume_on_flickr8k(
+    run_dir: Path, checkpoint: Checkpoint, flickr8k: Path | None = None, features: Path | None = None, on_progress: ProgressCallback | None = None
+) -> TrainResult:
+    """Continue the run in `run_dir` from its checkpoint: its settings, vocabulary and models, on
+    the data it was started with (`flickr8k` and `features` say where that lies now, if it moved)."""
+    data = {**checkpoint.run["args"], **{k: str(v) for k, v in {"flickr8k": flickr8k, "features": features}.items() if v is not None}}
+    try:
+        config = TrainConfig.from_dict(checkpoint.config)
+        decoder = AttentionDecoder(DecoderConfig.from_dict(checkpoint.run["models"]["decoder"]))
+    except (TypeError, KeyError) as error:
+        raise CheckpointError(f"{checkpoint.directory} does not describe a run this version can rebuild ({error})") from error
+    decoder.build_all()  # its weights come from the checkpoint
+    train, train_paths = flickr8k_captions(Path(data["flickr8k"]), "train", data["train_limit"])
+    val, val_paths = flickr8k_captions(Path(data["flickr8k"]), "val", data["val_limit"])
+    trainer = _trainer(config, checkpoint.vocab, decoder, Path(data["features"]), train_paths, val_paths)
+    return trainer.fit(train, val, run_dir, checkpoint.run["version"], training_info=checkpoint.run["training_info"],
+                       on_progress=on_progress, run_args=data, resume=checkpoint)
+
+
+def _trainer(config: TrainConfig, vocab: Vocabulary, decoder: AttentionDecoder | None, features_root: Path,
+             train_paths: dict[str, Path], val_paths: dict[str, Path]) -> Trainer:
+    """A Trainer over the feature caches of the photos and, as the config asks, their mirrored and cropped views."""
     encoder = build_encoder(config.encoder)
     cache = build_feature_cache(encoder, {**train_paths, **val_paths}, cache_dir_for(features_root, config.encoder))
     mirrored = None
@@ -56,5 +86,4 @@ def train_on_flickr8k(
         build_feature_cache(CroppedEncoder(encoder, view), train_paths, cache_dir_for(features_root, f"{config.encoder}-crop{view}"))
         for view in range(1, config.crop_views + 1)
     ]
-    trainer = Trainer(config, vocab, cache, decoder, mirrored, crops)
-    return trainer.fit(train, val, out_dir, version, training_info=info, on_progress=on_progress)
+    return Trainer(config, vocab, cache, decoder, mirrored, crops)
