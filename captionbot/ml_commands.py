@@ -16,8 +16,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     train = commands.add_parser("train", help="train a captioner on Flickr8k (train split; val for selection)")
     train.add_argument("--flickr8k", type=Path, default=settings.flickr8k_dir)
     train.add_argument("--features", type=Path, default=settings.data_dir / "features", help="feature cache root")
-    train.add_argument("--out", type=Path, required=True, help="run directory; the bundle goes to OUT/bundle")
-    train.add_argument("--version", required=True, help="model version name written into the bundle")
+    train.add_argument("--out", type=Path, help="run directory (required unless --resume); the bundle goes to OUT/bundle, the checkpoint of the last epoch to OUT/checkpoint")
+    train.add_argument("--version", help="model version name written into the bundle (required unless --resume)")
+    train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR from its last finished epoch, with the settings it was started with (from RUN_DIR/checkpoint); other flags are refused, except --flickr8k and --features to say where the data lies now")
     train.add_argument("--encoder", default="efficientnet_lite2", choices=["efficientnet_lite0", "efficientnet_lite2", "resnet50"])
     train.add_argument("--epochs", type=int, default=12)
     train.add_argument("--stop-after-epochs", type=int, help="end cross-entropy after N epochs (schedule unchanged)")
@@ -44,13 +45,26 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--val-limit", type=int, help="use only the first N val images")
     train.add_argument("--decoder", type=json.loads, default={}, help='DecoderConfig overrides as JSON, e.g. \'{"units": 256}\'')
     train.set_defaults(handler=run_train)
+    # every flag at its default, to tell which ones a --resume was given
+    train.set_defaults(flag_defaults=vars(train.parse_args(["--resume", "RUN_DIR"])))
+
+
+# Flags a --resume may be given: where the run's data lies now, and argparse's own entries.
+RESUME_FLAGS = {"resume", "flickr8k", "features", "handler", "flag_defaults"}
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from captionbot.errors import CommandError
+    from training.checkpoint import CHECKPOINT_DIR
     from training.pipeline import train_on_flickr8k
-    from training.plots import plot_training_curves
     from training.train import TrainConfig
 
+    if args.resume is not None:
+        return resume_train(args)
+    if args.out is None or args.version is None:
+        raise CommandError("--out and --version are required (or --resume RUN_DIR to continue a run)")
+    if (args.out / CHECKPOINT_DIR).exists():  # hours of training are not overwritten by a mistyped --out
+        raise CommandError(f"{args.out} holds a run already: --resume {args.out} continues it, or choose another --out")
     config = TrainConfig(
         encoder=args.encoder,
         epochs=args.epochs,
@@ -78,7 +92,37 @@ def run_train(args: argparse.Namespace) -> int:
     result = train_on_flickr8k(
         args.flickr8k, args.features, args.out, config, args.version, args.train_limit, args.val_limit, init_from=args.init_from
     )
-    plot_training_curves(result.history, args.out / "training_curves.png")
+    return _report_run(result, args.out)
+
+
+def resume_train(args: argparse.Namespace) -> int:
+    """`train --resume RUN_DIR`: the run's settings come from its checkpoint, so a flag that would
+    change them is refused; a finished run says so and succeeds."""
+    from captionbot.errors import CommandError
+    from training.checkpoint import CheckpointError, read_checkpoint
+    from training.pipeline import resume_on_flickr8k
+
+    given = [f"--{dest.replace('_', '-')}" for dest, default in args.flag_defaults.items() if dest not in RESUME_FLAGS and getattr(args, dest) != default]
+    if given:
+        raise CommandError(f"--resume continues with the settings the run was started with: drop {', '.join(given)}")
+    try:
+        checkpoint = read_checkpoint(args.resume)
+        if checkpoint.progress.finished:
+            last = checkpoint.progress.history[-1]
+            print(f"{args.resume} already finished ({last['stage']} epoch {last['epoch']}); its bundle is {args.resume / 'bundle'}")
+            return 0
+        moved = {key: getattr(args, key) for key in ("flickr8k", "features") if getattr(args, key) != args.flag_defaults[key]}
+        result = resume_on_flickr8k(args.resume, checkpoint, **moved)
+    except CheckpointError as error:
+        raise CommandError(str(error)) from error
+    return _report_run(result, args.resume)
+
+
+def _report_run(result, run_dir: Path) -> int:
+    """Training curves beside the run, the best val scores on stdout."""
+    from training.plots import plot_training_curves
+
+    plot_training_curves(result.history, run_dir / "training_curves.png")
     print(json.dumps({"bundle": str(result.bundle_dir), "best_val": result.best_scores}, indent=2))
     return 0 if result.bundle_dir.exists() else 1
 

@@ -189,7 +189,7 @@ class RetrainRun:
         result = trainer.fit(warmup, selection, self.run_dir / "training", self.version,
                              weights=warmup_weights, training_info=info, on_progress=self.emit,
                              self_critical=with_feedback(train, feedback, o.feedback_repeats, None if o.from_scratch else o.scst_flickr8k_images),
-                             gate=gate)
+                             gate=gate, checkpoints=False)  # a retraining is run again, not resumed: no optimizer state kept
         del trainer
         bundle_dir = self.run_dir / "bundle"
         if not result.bundle_dir.exists():

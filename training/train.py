@@ -28,8 +28,10 @@ from captioning.metrics import CiderD, score_captions
 from captioning.search import CompiledBeamSearch, CompiledDecoder, CompiledSampler, greedy_search, never_generated_bias
 from captioning.specificity import SPECIFICITY_KEYS, caption_specificity
 from captioning.text import Vocabulary
+from training.checkpoint import Checkpoint, Progress, check_fits, first_epoch, restore_variables, write_checkpoint
 from training.cpu import cpu_has_bfloat16
 from training.data import BUCKET_BOUNDARIES, CaptionExamples, batched_dataset, make_examples
+from training.epoch_seeds import seed_epoch
 from training.features import FeatureCache
 from training.finetune import IMAGE_WORDS_KERNEL, VOCAB_AXES
 from training.self_critical import SelfCriticalData
@@ -77,6 +79,10 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        return cls(**values)
+
 
 @dataclass
 class EncoderTop:
@@ -111,11 +117,12 @@ def with_view_rows(cache: FeatureCache, views: list[FeatureCache]) -> np.ndarray
     return grid
 
 
-def draw_views(rows: tf.Tensor, view_count: int, view_offset: int) -> tf.Tensor:
+def draw_views(rows: tf.Tensor, view_count: int, view_offset: int, seed: keras.random.SeedGenerator) -> tf.Tensor:
     """Each example's feature row: the photo itself or one of its `view_count` views (mirrored,
-    cropped), uniformly at random; view k of row i is row i + k·view_offset (`with_view_rows`)."""
-    view = tf.random.uniform(tf.shape(rows), 0, view_count + 1, dtype=rows.dtype)
-    return rows + view * view_offset
+    cropped), uniformly at random; view k of row i is row i + k·view_offset (`with_view_rows`).
+    Drawn from `seed`'s state, which each epoch sets (training/epoch_seeds.py)."""
+    view = keras.random.randint(tf.shape(rows), 0, view_count + 1, dtype="int32", seed=seed)
+    return rows + tf.cast(view, rows.dtype) * view_offset
 
 
 class Trainer:
@@ -163,6 +170,10 @@ class Trainer:
         features = with_view_rows(cache, views) if views else self.grid_array
         self.features = tf.Variable(features, trainable=False, dtype=tf.float16)
         del features
+        self.view_seeds = keras.random.SeedGenerator(config.seed)
+        # every seed-generator state (the view draws', each Dropout's): set at each epoch's start
+        weights = {id(v) for v in self.decoder.weights}
+        self._seed_states = [self.view_seeds.state, *(v for v in self.decoder.variables if id(v) not in weights)]
         self.compiled = CompiledDecoder(self.decoder)
         # SCST samples no longer than the captions it trains on (max_words), so a caption's reward and
         # its policy-gradient step see the same words
@@ -198,7 +209,7 @@ class Trainer:
         penalty_weight = 0.0 if self_critical else self.decoder.config.attention_regularization
 
         view_count = 0 if self_critical else self.view_count
-        view_offset = self.view_offset
+        view_offset, view_seeds = self.view_offset, self.view_seeds
         logit_bias = tf.constant(never_generated_bias(self.decoder.config.vocab_size)) if self_critical else None
         label_smoothing = 0.0 if self_critical else self.config.label_smoothing
         only_words = None if self_critical else self.config.xe_only_words
@@ -206,7 +217,7 @@ class Trainer:
 
         def train_step(rows, tokens, weights):
             if view_count:
-                rows = draw_views(rows, view_count, view_offset)
+                rows = draw_views(rows, view_count, view_offset, view_seeds)
             with tf.GradientTape() as tape:
                 grid = self.grid_of_rows(rows)
                 loss, nll, penalty = self.decoder.sequence_loss(
@@ -260,6 +271,31 @@ class Trainer:
             variables.append(variable)
             masks.append(tf.constant(mask))
         return variables, masks
+
+    def checkpoint_variables(self) -> dict[str, tf.Variable]:
+        """What training changes, by names stable across processes (seed-generator states are not
+        among them: each epoch sets them)."""
+        variables = {f"decoder/{v.path}": v for v in self.decoder.weights}
+        if self.encoder_top is not None:  # a carried top too: a resumed run rebuilds it from ImageNet's
+            variables.update({f"encoder_top/{v.path}": v for v in self.encoder_top.model.weights})
+        return variables
+
+    def checkpoint_optimizers(self) -> dict[str, keras.optimizers.Optimizer]:
+        """The current stage's optimizers by the model each one trains."""
+        optimizers = {"decoder": self.optimizer} if self.optimizer is not None else {}
+        if self.top_optimizer is not None:
+            optimizers["encoder_top"] = self.top_optimizer
+        return optimizers
+
+    def model_configs(self) -> dict[str, dict]:
+        """What rebuilds the trained models before a checkpoint is restored into them."""
+        configs = {"decoder": self.decoder.config.to_dict()}
+        if self.encoder_top is not None:
+            configs["encoder_top"] = {**self.encoder_top.config.to_dict(), "trained": self.encoder_top.trained}
+        return configs
+
+    def _seed_epoch(self, stage: str, epoch: int) -> None:
+        seed_epoch(self.config.seed, stage, epoch, self._seed_states)
 
     @property
     def averaging(self) -> bool:
@@ -323,12 +359,20 @@ class Trainer:
         on_progress: ProgressCallback | None = None,
         self_critical: SelfCriticalData | None = None,
         gate: SelectionGate | None = None,
+        run_args: dict | None = None,
+        resume: Checkpoint | None = None,
+        checkpoints: bool = True,
     ) -> TrainResult:
         """Cross-entropy epochs on `train`, then SCST epochs (on `self_critical`, by default `train`
         with its own references); the best val epoch is saved as a bundle in out_dir/bundle.
 
         With a `gate` (a retraining's promotion rule), an epoch that passes it beats every epoch
         that does not, whatever their scores: the kept epoch is the best one that may be promoted.
+
+        After every epoch out_dir/checkpoint holds the run's state (training/checkpoint.py), with
+        `run_args` (the caller's record of where its data came from) beside it; given that
+        checkpoint as `resume`, a new Trainer on the same data goes on from the next epoch and ends
+        with the bundle and history of an uninterrupted run. `checkpoints=False` writes none.
         """
         c = self.config
         self_critical = self_critical or SelfCriticalData(train)
@@ -336,17 +380,28 @@ class Trainer:
         out_dir.mkdir(parents=True, exist_ok=True)
         examples = make_examples(train, self.cache, self.vocab, c.max_words, weights)
         steps_per_epoch = max(1, len(examples.tokens) // c.batch_size)
-        history: list[dict] = []
-        best_score, best_scores, stale = (False, -math.inf), {}, 0  # (passes the gate, score)
+        run = {"version": version, "training_info": training_info or {}, "models": self.model_configs(),
+               "train_captions": len(examples.tokens), "args": run_args or {}}
+        done = resume.progress if resume is not None else None
+        if resume is not None:
+            check_fits(resume, c.to_dict(), run, self.vocab)
+            restore_variables(resume, self.checkpoint_variables())
+            log.info("resuming after %s epoch %d of %s", done.stage, done.epoch, out_dir)
+        history: list[dict] = list(done.history) if done else []
+        # (passes the gate, score)
+        best_score, best_scores, stale = (done.best_score, done.best_scores, done.stale) if done else ((False, -math.inf), {}, 0)
         bundle_dir = out_dir / "bundle"
         info = {**(training_info or {}), "train_images": len(train), "train_captions": len(examples.tokens), "config": c.to_dict()}
         emit = on_progress or (lambda event: None)
+        xe_epochs = min(c.epochs, c.stop_after_epochs or c.epochs)
 
         def finish_epoch(stage: str, epoch: int, loss: float, seconds: float) -> bool:
-            """Score the epoch on val; with weight averaging both the average and the raw weights are
-            scored, and whichever beats the best so far becomes the bundle."""
+            """Score the epoch (the stage's `epoch`-th) on val; with weight averaging both the average
+            and the raw weights are scored, and whichever beats the best so far becomes the bundle.
+            Then the checkpoint, and only then the progress event: an event's epoch is saved."""
             nonlocal stale
-            record = {"stage": stage, "epoch": epoch, "loss": loss, "seconds": round(seconds, 1), "val_search": self.val_search}
+            number = epoch if stage == "xe" else c.epochs + epoch
+            record = {"stage": stage, "epoch": number, "loss": loss, "seconds": round(seconds, 1), "val_search": self.val_search}
 
             def score_weights(prefix: str, suffix: str) -> dict:
                 """Val scores of the decoder's current weights, into the record (and kept on disk if asked)."""
@@ -358,7 +413,7 @@ class Trainer:
                     record.update({f"{prefix}gate_{k}": v for k, v in gated.items()} | {f"{prefix}passes_gate": passes})
                 if c.keep_epoch_weights:
                     (out_dir / "epochs").mkdir(exist_ok=True)
-                    save_decoder_weights(self.decoder, out_dir / "epochs" / f"{epoch:02d}-{stage}{suffix}.weights.npz")
+                    save_decoder_weights(self.decoder, out_dir / "epochs" / f"{number:02d}-{stage}{suffix}.weights.npz")
                 return scores
 
             raw_scores = score_weights("val_raw_", "-raw") if self.averaging else None
@@ -369,11 +424,16 @@ class Trainer:
                 kept = keep_if_best(scores, record, "average" if raw_scores is not None else None)
             if raw_scores is not None and keep_if_best(raw_scores, record, "raw"):
                 kept = "raw"
-            log.info("%s epoch %d: loss %.3f, val %s BLEU-4 %.3f CIDEr %.3f%s", stage, epoch, loss, self.val_search, scores["BLEU-4"], scores["CIDEr"], f" (best: {kept})" if kept else "")
-            emit({"event": "epoch", **record, "epochs": total_epochs})
+            log.info("%s epoch %d: loss %.3f, val %s BLEU-4 %.3f CIDEr %.3f%s", stage, number, loss, self.val_search, scores["BLEU-4"], scores["CIDEr"], f" (best: {kept})" if kept else "")
             if not kept:
                 stale += 1
-            return stale >= c.patience
+            stopped = stale >= c.patience
+            if checkpoints:
+                stage_over = stopped or epoch >= (xe_epochs if stage == "xe" else c.scst_epochs)
+                progress = Progress(stage, epoch, stopped, stage_over and (stage == "scst" or not c.scst_epochs), best_score, best_scores, stale, history)
+                write_checkpoint(out_dir, progress, c.to_dict(), run, self.vocab, self.checkpoint_variables(), self.checkpoint_optimizers())
+            emit({"event": "epoch", **record, "epochs": total_epochs})
+            return stopped
 
         def keep_if_best(scores: dict, record: dict, weights: str | None) -> str | None:
             """Save the decoder as it is now as the bundle if `scores` beat the best so far; says which
@@ -394,27 +454,34 @@ class Trainer:
             return weights or "weights"
 
         total_epochs = c.epochs + c.scst_epochs
-        if c.epochs:
+        if c.epochs and (first := first_epoch(done, "xe", xe_epochs)) is not None:
             self._make_optimizer(c.learning_rate, steps_per_epoch * c.epochs)
-            for epoch in range(1, min(c.epochs, c.stop_after_epochs or c.epochs) + 1):
+            if first > 1:  # within the stage: its optimizer (step count, moments, averages) goes on too
+                restore_variables(resume, optimizers=self.checkpoint_optimizers())
+            for epoch in range(first, xe_epochs + 1):
                 started = time.time()
+                self._seed_epoch("xe", epoch)
                 loss = self._run_xe_epoch(examples, epoch, steps_per_epoch)
                 if finish_epoch("xe", epoch, loss, time.time() - started):
                     break
-        if c.scst_epochs:
-            if bundle_dir.exists():  # continue from the best cross-entropy weights
-                load_decoder_weights(self.decoder, bundle_dir / WEIGHTS_FILE)
-                if self.trained_top is not None:
-                    load_top_weights(self.trained_top, bundle_dir / TOP_WEIGHTS_FILE)
-            stale = 0  # SCST gets its own patience; the best score to beat carries over
+        if c.scst_epochs and (first := first_epoch(done, "scst", c.scst_epochs)) is not None:
+            if first == 1:
+                if bundle_dir.exists():  # continue from the best cross-entropy weights
+                    load_decoder_weights(self.decoder, bundle_dir / WEIGHTS_FILE)
+                    if self.trained_top is not None:
+                        load_top_weights(self.trained_top, bundle_dir / TOP_WEIGHTS_FILE)
+                stale = 0  # SCST gets its own patience; the best score to beat carries over
             images_per_batch = c.scst_images_per_batch
             steps = c.scst_epochs * math.ceil(self_critical.draws_per_epoch / images_per_batch)
             self._make_optimizer(c.scst_learning_rate, steps, self_critical=True)
+            if first > 1:
+                restore_variables(resume, optimizers=self.checkpoint_optimizers())
             cider = self_critical.reward()
-            for epoch in range(1, c.scst_epochs + 1):
+            for epoch in range(first, c.scst_epochs + 1):
                 started = time.time()
+                self._seed_epoch("scst", epoch)
                 reward = self._run_scst_epoch(self_critical, cider, epoch)
-                if finish_epoch("scst", c.epochs + epoch, -reward, time.time() - started):
+                if finish_epoch("scst", epoch, -reward, time.time() - started):
                     break
         return TrainResult(bundle_dir, history, best_scores)
 

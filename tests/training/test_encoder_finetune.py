@@ -3,6 +3,8 @@ bundle carries what was trained."""
 import numpy as np
 import pytest
 
+from captioning import metrics
+
 from captioning.bundle import load_decoder
 from captioning.encoder_top import TOP_WEIGHTS_FILE, EncoderTopConfig, last_block, load_top_weights, top_model
 from captioning.encoders import build_encoder
@@ -10,7 +12,9 @@ from captioning.text import Vocabulary
 from training.features import FeatureCache
 from training.train import EncoderTop, TrainConfig, Trainer
 
-from tests.training.tiny_trainer import TINY, TRAIN, VAL, WORDS
+from test_resume import interrupt_after
+from tiny_trainer import TINY, TRAIN, VAL, WORDS
+from training.checkpoint import read_checkpoint
 
 
 def top_trainer(**config) -> tuple[Trainer, EncoderTop]:
@@ -66,3 +70,22 @@ def test_the_decoder_reads_the_grid_the_top_makes_of_the_cached_activations():
     expected = top.model(activations.reshape(2, *top.model.input_shape[1:])).numpy().reshape(2, -1, top.model.output_shape[-1])
     np.testing.assert_allclose(trainer.grid(names), expected, atol=1e-5)
     assert trainer.decoder.config.feature_channels == top.model.output_shape[-1]
+
+
+def test_a_fine_tuning_run_stopped_and_resumed_ends_with_the_uninterrupted_runs_top(tmp_path):
+    config = dict(epochs=2, scst_epochs=1, scst_images_per_batch=2, scst_samples=2, learning_rate=1e-2, ema_momentum=0.5)
+    with pytest.MonkeyPatch.context() as patch:  # the NLTK tokenizer: no JVM per val score
+        patch.setattr(metrics, "java_available", lambda: False)
+        whole, whole_top = top_trainer(**config)
+        whole.fit(TRAIN, VAL, tmp_path / "whole", "tiny-top")
+        stopped, _ = top_trainer(**config)
+        with pytest.raises(KeyboardInterrupt):
+            stopped.fit(TRAIN, VAL, tmp_path / "parts", "tiny-top", on_progress=interrupt_after(1))
+        resumed, resumed_top = top_trainer(**config)
+        resumed.fit(TRAIN, VAL, tmp_path / "parts", "tiny-top", resume=read_checkpoint(tmp_path / "parts"))
+    want, got = variables_by_path(whole_top.model), variables_by_path(resumed_top.model)
+    for path, value in want.items():
+        np.testing.assert_allclose(got[path], value, rtol=0, atol=1e-5, err_msg=path)
+    for got_weights, want_weights in zip(resumed.decoder.get_weights(), whole.decoder.get_weights(), strict=True):
+        np.testing.assert_allclose(got_weights, want_weights, rtol=0, atol=1e-5)
+    assert any(key.startswith("optimizer/encoder_top/") for key in read_checkpoint(tmp_path / "parts").arrays)

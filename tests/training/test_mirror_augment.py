@@ -82,7 +82,7 @@ def test_cross_entropy_examples_see_the_photo_or_any_view_alike():
     assert trainer.features.shape[0] == 4 * 6
     np.testing.assert_array_equal(trainer.features.numpy()[18:], trainer.grid_array * 3)  # the second crop view
     rows = tf.constant(np.tile(np.arange(4), 500), tf.int64)
-    drawn = draw_views(rows, trainer.view_count, trainer.view_offset).numpy()
+    drawn = draw_views(rows, trainer.view_count, trainer.view_offset, trainer.view_seeds).numpy()
     assert (drawn % 6 == rows.numpy()).all()  # always a view of the example's own photo
     shares = np.bincount(drawn // 6, minlength=4) / len(drawn)
     assert np.allclose(shares, 0.25, atol=0.05)  # the photo and each view a quarter of the time
