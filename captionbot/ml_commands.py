@@ -24,6 +24,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--stop-after-epochs", type=int, help="end cross-entropy after N epochs (schedule unchanged)")
     train.add_argument("--scst-epochs", type=int, default=0, help="self-critical CIDEr-D fine-tuning epochs after cross-entropy")
     train.add_argument("--scst-learning-rate", type=float, default=2e-5)
+    train.add_argument("--scst-contrast", type=float, default=0.0, help="self-critical reward minus this × the caption's CIDEr-D on three other photos of the batch (pays specific captions over stock ones)")
     train.add_argument("--init-from", type=Path, help="continue from this bundle's weights and vocabulary")
     train.add_argument("--mirror", action="store_true", help="also train on features of the mirrored photos (augmentation)")
     train.add_argument("--crop-views", type=int, default=0, metavar="N", help="also train on features of N random crops of each train photo (augmentation; each cached once)")
@@ -71,6 +72,7 @@ def run_train(args: argparse.Namespace) -> int:
         stop_after_epochs=args.stop_after_epochs,
         scst_epochs=args.scst_epochs,
         scst_learning_rate=args.scst_learning_rate,
+        scst_contrast=args.scst_contrast,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         patience=args.patience,

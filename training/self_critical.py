@@ -65,3 +65,24 @@ def with_feedback(train: dict[str, list[str]], feedback: FeedbackData, repeats: 
         references={**train, **feedback.train}, weights=dict(feedback.weights),
         repeats={name: repeats for name in feedback.train}, frequency_names=[*train, *corrections], sample=sample,
     )
+
+
+def distinctive_rewards(cider: CiderD, photos: list[str], captions: list[list[str]], samples: int,
+                        contrast: float = 0.0, others: int = 3) -> np.ndarray:
+    """(photos, samples) rewards: each caption's CIDEr-D against its own photo's references, minus
+    `contrast` × its mean CIDEr-D against the references of the next `others` photos of the batch.
+
+    Plain CIDEr-D pays a stock caption ("a man and a woman are sitting on a bench") that fits many
+    photos about as well as one that fits only this photo; the second term takes back what a
+    caption earns on photos it does not describe (as the discriminability objectives for
+    captioning do), so the specific caption wins. `captions` holds `samples` captions per photo,
+    photo by photo."""
+    own = np.array([cider.score(photos[i // samples], words) for i, words in enumerate(captions)])
+    count = min(others, len(photos) - 1)
+    if contrast and count > 0:
+        elsewhere = np.array([
+            np.mean([cider.score(photos[(i // samples + k) % len(photos)], words) for k in range(1, count + 1)])
+            for i, words in enumerate(captions)
+        ])
+        own = own - contrast * elsewhere
+    return own.reshape(-1, samples)

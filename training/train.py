@@ -34,7 +34,7 @@ from training.data import BUCKET_BOUNDARIES, CaptionExamples, batched_dataset, m
 from training.epoch_seeds import seed_epoch
 from training.features import FeatureCache
 from training.finetune import IMAGE_WORDS_KERNEL, VOCAB_AXES
-from training.self_critical import SelfCriticalData
+from training.self_critical import SelfCriticalData, distinctive_rewards
 
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[dict], None]
@@ -65,6 +65,8 @@ class TrainConfig:
     scst_learning_rate: float = 2e-5
     scst_samples: int = 5
     scst_images_per_batch: int = 40
+    scst_contrast: float = 0.0  # SCST reward minus this × the caption's CIDEr-D on other photos of the batch (self_critical.distinctive_rewards)
+    scst_contrast_photos: int = 3  # how many other photos that term averages over
     length_penalty: float = 0.0  # written into the bundle: α of beam search's length normalisation
     block_repeats: bool = True  # written into the bundle: beam search blocks repeated content bigrams
     ema_momentum: float | None = None  # cross-entropy keeps a moving average of the weights; each epoch the better of it and the raw weights on val may become the bundle
@@ -519,8 +521,8 @@ class Trainer:
                 grid = self.grid_of_rows(rows)
                 samples = self.sampler(grid, seed=(c.seed + epoch) * 100_000 + batch)
                 words = [s.ids[: c.max_words] for s in samples]  # one that never ended is cut where training cuts
-                keys = np.repeat(chunk, c.scst_samples)
-                rewards = np.array([cider.score(k, self.vocab.decode(ids)) for k, ids in zip(keys, words)]).reshape(-1, c.scst_samples)
+                rewards = distinctive_rewards(cider, chunk, [self.vocab.decode(ids) for ids in words], c.scst_samples,
+                                              c.scst_contrast, c.scst_contrast_photos)
                 baseline = (rewards.sum(axis=1, keepdims=True) - rewards) / (c.scst_samples - 1)
                 advantages = ((rewards - baseline) * data.step_weights(chunk)[:, None]).reshape(-1).astype(np.float32)
                 longest = max(len(ids) for ids in words) + 2
