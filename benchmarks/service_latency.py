@@ -15,7 +15,8 @@ Writes benchmarks/results/service_latency.json.
 `--burst`: one worker, with CAPTION_BATCH=1 (batching off) and then with the settings' batch (on),
 each in a fresh service: a single photo's latency (one at a time), then a burst of 100 photos from
 20 users sent at once (photos/s until the last reply; p50, p95 and max latency, each photo timed
-from its sending to its reply; the replies are polled, which adds up to a few tens of ms).
+from its sending to its reply; the replies are polled, which adds up to a few tens of ms), and
+where the worker's time went during the burst (its per-stage metrics, scraped before and after).
 Writes benchmarks/results/service_burst.json.
 """
 from __future__ import annotations
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import psutil
@@ -200,6 +202,22 @@ def measure_burst(client: SandboxClient, users: list[int], photos: list[bytes]) 
     }
 
 
+def scrape_stages(port: int) -> dict[str, tuple[float, float]]:
+    """stage → (count, seconds) of the worker's captionbot_worker_stage_seconds (worker/metrics.py)."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    found: dict[str, list[float]] = {}
+    for kind, stage, value in re.findall(r'captionbot_worker_stage_seconds_(count|sum)\{stage="(\w+)"\} (\S+)', text):
+        found.setdefault(stage, [0.0, 0.0])[0 if kind == "count" else 1] = float(value)
+    return {stage: (count, seconds) for stage, (count, seconds) in found.items()}
+
+
+def stages_between(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]) -> dict:
+    """Per stage: how often it ran and its seconds in all (stages run in threads add up beyond the wall time)."""
+    return {stage: {"count": int(count - before.get(stage, (0, 0))[0]),
+                    "seconds": round(seconds - before.get(stage, (0, 0))[1], 2)}
+            for stage, (count, seconds) in after.items() if stage != "queue_wait"}
+
+
 def passes_logged(workdir: Path, worker: str) -> list[int]:
     """The size of each captioning pass in a worker's log (worker/caption_batch.py)."""
     log = (workdir / f"{worker}.log").read_text(errors="replace")
@@ -209,6 +227,7 @@ def passes_logged(workdir: Path, worker: str) -> list[int]:
 def run_burst(args: argparse.Namespace, photos: list[bytes], model_dir: Path, workdir: Path) -> dict:
     """Batching off, then on, each in a fresh service with one worker."""
     settings = get_settings()
+    extra_env = dict(setting.split("=", 1) for setting in args.env)
     warmup, single, burst = photos[: args.warmup], photos[args.warmup : args.warmup + args.single], photos[-args.burst_photos:]
     sandbox = SandboxServer(token=TOKEN).start()
     client = SandboxClient(sandbox.url, timeout=30)
@@ -218,22 +237,27 @@ def run_burst(args: argparse.Namespace, photos: list[bytes], model_dir: Path, wo
         for offset, (mode, batch) in enumerate(modes.items()):
             service_dir = workdir / mode
             service_dir.mkdir()
-            service = Service(service_dir, model_dir, sandbox.url, {"CAPTION_BATCH": batch})
+            service = Service(service_dir, model_dir, sandbox.url, {"CAPTION_BATCH": batch, **extra_env})
             base = 10_000 * (offset + 1)
+            metrics_port = free_port()
             try:
                 service.start_bot()
+                service.env["METRICS_PORT"] = str(metrics_port)  # the worker's only: the bot keeps it off
                 service.add_worker()
                 measure_latency(client, base, warmup)
                 latencies = measure_latency(client, base + 1, single)
                 before = len(passes_logged(service_dir, "bench-worker-1"))
+                stages_before = scrape_stages(metrics_port)
                 outcome = measure_burst(client, [base + 100 + user for user in range(args.users)], burst)
+                stages = stages_between(stages_before, scrape_stages(metrics_port))
                 passes = passes_logged(service_dir, "bench-worker-1")[before:]
             finally:
                 service.stop()
             results[mode] = {
                 "caption_batch": int(batch),
                 "single_photo_median_ms": round(statistics.median(latencies), 1),
-                "burst": {**outcome, "passes": len(passes), "largest_pass": max(passes, default=0)},
+                "burst": {**outcome, "passes": len(passes), "largest_pass": max(passes, default=0),
+                          "worker_stage_seconds": stages},
             }
     finally:
         client.close()
@@ -246,6 +270,7 @@ def run_burst(args: argparse.Namespace, photos: list[bytes], model_dir: Path, wo
         "burst_photos": len(burst),
         "users": args.users,
         "single_photos": len(single),
+        **({"env": extra_env} if extra_env else {}),
     }
 
 
@@ -279,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst-photos", type=int, default=100, help="photos in the burst (--burst)")
     parser.add_argument("--users", type=int, default=20, help="users sending the burst (--burst)")
     parser.add_argument("--single", type=int, default=20, help="photos sent one at a time for the median (--burst)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the bot and worker (--burst), e.g. ENCODER_RUNTIME=onnxruntime")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -293,11 +320,13 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="captionbot-bench-"))
     model_dir, model_version = write_model(settings.model_dir, args.random_model, workdir)
     if args.burst:
+        load_before = os.getloadavg()[0]
         result = {
             "command": "python benchmarks/service_latency.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip(),
             "model_version": model_version,
             **run_burst(args, photos, model_dir, workdir),
-            "machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "python": platform.python_version()},
+            "machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "python": platform.python_version(),
+                        "load_average_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}},
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         output = args.output or BURST_RESULTS
