@@ -16,7 +16,8 @@ Writes benchmarks/results/service_latency.json.
 each in a fresh service: a single photo's latency (one at a time), then a burst of 100 photos from
 20 users sent at once (photos/s until the last reply; p50, p95 and max latency, each photo timed
 from its sending to its reply; the replies are polled, which adds up to a few tens of ms), and
-where the worker's time went during the burst (its per-stage metrics, scraped before and after).
+where the time went during the burst: the worker's per-stage metrics (scraped before and after)
+and the CPU seconds of the worker, the bot, redis-server and this process (sandbox and client).
 Writes benchmarks/results/service_burst.json.
 """
 from __future__ import annotations
@@ -202,6 +203,13 @@ def measure_burst(client: SandboxClient, users: list[int], photos: list[bytes]) 
     }
 
 
+def cpu_seconds(processes: dict[str, subprocess.Popen | None]) -> dict[str, float]:
+    """User + system CPU seconds each process (and this one: the sandbox and the client) has used."""
+    used = {name: sum(psutil.Process(process.pid).cpu_times()[:2]) for name, process in processes.items() if process}
+    used["sandbox_and_client"] = sum(psutil.Process().cpu_times()[:2])
+    return used
+
+
 def scrape_stages(port: int) -> dict[str, tuple[float, float]]:
     """stage → (count, seconds) of the worker's captionbot_worker_stage_seconds (worker/metrics.py)."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
@@ -248,7 +256,10 @@ def run_burst(args: argparse.Namespace, photos: list[bytes], model_dir: Path, wo
                 latencies = measure_latency(client, base + 1, single)
                 before = len(passes_logged(service_dir, "bench-worker-1"))
                 stages_before = scrape_stages(metrics_port)
+                processes = {"worker": service.workers[0], "bot": service.bot, "redis": service.redis}
+                cpu_before = cpu_seconds(processes)
                 outcome = measure_burst(client, [base + 100 + user for user in range(args.users)], burst)
+                cpu_after = cpu_seconds(processes)
                 stages = stages_between(stages_before, scrape_stages(metrics_port))
                 passes = passes_logged(service_dir, "bench-worker-1")[before:]
             finally:
@@ -257,7 +268,8 @@ def run_burst(args: argparse.Namespace, photos: list[bytes], model_dir: Path, wo
                 "caption_batch": int(batch),
                 "single_photo_median_ms": round(statistics.median(latencies), 1),
                 "burst": {**outcome, "passes": len(passes), "largest_pass": max(passes, default=0),
-                          "worker_stage_seconds": stages},
+                          "worker_stage_seconds": stages,
+                          "cpu_seconds": {name: round(cpu_after[name] - cpu_before[name], 2) for name in cpu_after}},
             }
     finally:
         client.close()
