@@ -15,7 +15,9 @@ Writes benchmarks/results/service_latency.json.
 `--burst`: one worker, with CAPTION_BATCH=1 (batching off) and then with the settings' batch (on),
 each in a fresh service: a single photo's latency (one at a time), then a burst of 100 photos from
 20 users sent at once (photos/s until the last reply; p50, p95 and max latency, each photo timed
-from its sending to its reply; the replies are polled, which adds up to a few tens of ms).
+from its sending to its reply; the replies are polled, which adds up to a few tens of ms), and
+where the time went during the burst: the worker's per-stage metrics (scraped before and after)
+and the CPU seconds of the worker, the bot, redis-server and this process (sandbox and client).
 Writes benchmarks/results/service_burst.json.
 """
 from __future__ import annotations
@@ -32,7 +34,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import psutil
@@ -42,7 +46,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from service.settings import get_settings  # noqa: E402
-from sandbox.client import SandboxClient  # noqa: E402
+from sandbox.client import SandboxClient, SandboxTimeout  # noqa: E402
 from sandbox.server import SandboxServer  # noqa: E402
 from store.db import upgrade_database  # noqa: E402
 
@@ -172,32 +176,80 @@ def measure_throughput(client: SandboxClient, chat_id: int, photos: list[bytes])
 
 
 def measure_burst(client: SandboxClient, users: list[int], photos: list[bytes]) -> dict:
-    """All photos sent at once, spread over the users in turn; each timed until its caption reply."""
+    """All photos sent at once, spread over the users in turn; each timed until its caption reply.
+
+    A thread per user long-polls the sandbox for the bot's replies, so waiting costs next to no CPU
+    (polling 20 chats every 20 ms cost about 0.3 of a core on its own, taken from the service)."""
+    expected = {user: len(photos[index::len(users)]) for index, user in enumerate(users)}
+    replied_at: dict[tuple[int, int], float] = {}
+    errors: list[str] = []
+    deadline = time.monotonic() + 60 + 5 * len(photos)
+    watchers = [threading.Thread(target=watch_replies, args=(client.url, user, count, deadline, replied_at, errors),
+                                 daemon=True) for user, count in expected.items()]
+    for watcher in watchers:
+        watcher.start()
     started = time.perf_counter()
-    waiting: dict[tuple[int, int], float] = {}
+    sent_at: dict[tuple[int, int], float] = {}
     for index, photo in enumerate(photos):
         user = users[index % len(users)]
-        sent_at = time.perf_counter()
-        waiting[(user, client.send_photo(user, photo)["message_id"])] = sent_at
-    latencies = []
-    deadline = time.monotonic() + 60 + 5 * len(photos)
-    while waiting:
-        for user in sorted({user for user, _ in waiting}):
-            for message in client.messages(user):
-                key = (user, (message.get("reply_to_message") or {}).get("message_id"))
-                if key in waiting:
-                    if not message.get("reply_markup"):
-                        raise RuntimeError(f"not a caption: {message.get('text')!r}")
-                    latencies.append((time.perf_counter() - waiting.pop(key)) * 1000)
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{len(photos) - len(waiting)} of {len(photos)} captions arrived")
-        time.sleep(0.02)
-    elapsed = time.perf_counter() - started
+        sending = time.perf_counter()
+        sent_at[(user, client.send_photo(user, photo)["message_id"])] = sending
+    for watcher in watchers:
+        watcher.join(timeout=max(0.0, deadline - time.monotonic()) + 30)
+    if errors:
+        raise RuntimeError(errors[0])
+    if set(replied_at) != set(sent_at):
+        raise TimeoutError(f"{len(set(replied_at) & set(sent_at))} of {len(photos)} captions arrived")
+    elapsed = max(replied_at.values()) - started
+    latencies = [(replied_at[key] - sent_at[key]) * 1000 for key in sent_at]
     return {
         "photos_per_second": round(len(photos) / elapsed, 2),
         "latency_ms": {"p50": round(percentile(latencies, 50), 1), "p95": round(percentile(latencies, 95), 1),
                        "max": round(max(latencies), 1)},
     }
+
+
+def watch_replies(url: str, user: int, count: int, deadline: float, replied_at: dict, errors: list[str]) -> None:
+    """Note when each of the bot's first `count` replies to this user's messages arrives."""
+    seen: set[int] = set()
+    with SandboxClient(url, timeout=30) as client:
+        while len(seen) < count and time.monotonic() < deadline:
+            try:
+                reply = client.wait_for_message(
+                    user, lambda m: (m.get("reply_to_message") or {}).get("message_id") not in (None, *seen),
+                    timeout=min(20.0, max(0.1, deadline - time.monotonic())))
+            except SandboxTimeout:
+                continue
+            arrived = time.perf_counter()
+            photo_id = reply["reply_to_message"]["message_id"]
+            seen.add(photo_id)
+            if not reply.get("reply_markup"):
+                errors.append(f"not a caption: {reply.get('text')!r}")
+                return
+            replied_at[(user, photo_id)] = arrived
+
+
+def cpu_seconds(processes: dict[str, subprocess.Popen | None]) -> dict[str, float]:
+    """User + system CPU seconds each process (and this one: the sandbox and the client) has used."""
+    used = {name: sum(psutil.Process(process.pid).cpu_times()[:2]) for name, process in processes.items() if process}
+    used["sandbox_and_client"] = sum(psutil.Process().cpu_times()[:2])
+    return used
+
+
+def scrape_stages(port: int) -> dict[str, tuple[float, float]]:
+    """stage → (count, seconds) of the worker's captionbot_worker_stage_seconds (worker/metrics.py)."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    found: dict[str, list[float]] = {}
+    for kind, stage, value in re.findall(r'captionbot_worker_stage_seconds_(count|sum)\{stage="(\w+)"\} (\S+)', text):
+        found.setdefault(stage, [0.0, 0.0])[0 if kind == "count" else 1] = float(value)
+    return {stage: (count, seconds) for stage, (count, seconds) in found.items()}
+
+
+def stages_between(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]) -> dict:
+    """Per stage: how often it ran and its seconds in all (stages run in threads add up beyond the wall time)."""
+    return {stage: {"count": int(count - before.get(stage, (0, 0))[0]),
+                    "seconds": round(seconds - before.get(stage, (0, 0))[1], 2)}
+            for stage, (count, seconds) in after.items() if stage != "queue_wait"}
 
 
 def passes_logged(workdir: Path, worker: str) -> list[int]:
@@ -209,6 +261,7 @@ def passes_logged(workdir: Path, worker: str) -> list[int]:
 def run_burst(args: argparse.Namespace, photos: list[bytes], model_dir: Path, workdir: Path) -> dict:
     """Batching off, then on, each in a fresh service with one worker."""
     settings = get_settings()
+    extra_env = dict(setting.split("=", 1) for setting in args.env)
     warmup, single, burst = photos[: args.warmup], photos[args.warmup : args.warmup + args.single], photos[-args.burst_photos:]
     sandbox = SandboxServer(token=TOKEN).start()
     client = SandboxClient(sandbox.url, timeout=30)
@@ -218,22 +271,31 @@ def run_burst(args: argparse.Namespace, photos: list[bytes], model_dir: Path, wo
         for offset, (mode, batch) in enumerate(modes.items()):
             service_dir = workdir / mode
             service_dir.mkdir()
-            service = Service(service_dir, model_dir, sandbox.url, {"CAPTION_BATCH": batch})
+            service = Service(service_dir, model_dir, sandbox.url, {"CAPTION_BATCH": batch, **extra_env})
             base = 10_000 * (offset + 1)
+            metrics_port = free_port()
             try:
                 service.start_bot()
+                service.env["METRICS_PORT"] = str(metrics_port)  # the worker's only: the bot keeps it off
                 service.add_worker()
                 measure_latency(client, base, warmup)
                 latencies = measure_latency(client, base + 1, single)
                 before = len(passes_logged(service_dir, "bench-worker-1"))
+                stages_before = scrape_stages(metrics_port)
+                processes = {"worker": service.workers[0], "bot": service.bot, "redis": service.redis}
+                cpu_before = cpu_seconds(processes)
                 outcome = measure_burst(client, [base + 100 + user for user in range(args.users)], burst)
+                cpu_after = cpu_seconds(processes)
+                stages = stages_between(stages_before, scrape_stages(metrics_port))
                 passes = passes_logged(service_dir, "bench-worker-1")[before:]
             finally:
                 service.stop()
             results[mode] = {
                 "caption_batch": int(batch),
                 "single_photo_median_ms": round(statistics.median(latencies), 1),
-                "burst": {**outcome, "passes": len(passes), "largest_pass": max(passes, default=0)},
+                "burst": {**outcome, "passes": len(passes), "largest_pass": max(passes, default=0),
+                          "worker_stage_seconds": stages,
+                          "cpu_seconds": {name: round(cpu_after[name] - cpu_before[name], 2) for name in cpu_after}},
             }
     finally:
         client.close()
@@ -246,6 +308,7 @@ def run_burst(args: argparse.Namespace, photos: list[bytes], model_dir: Path, wo
         "burst_photos": len(burst),
         "users": args.users,
         "single_photos": len(single),
+        **({"env": extra_env} if extra_env else {}),
     }
 
 
@@ -279,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst-photos", type=int, default=100, help="photos in the burst (--burst)")
     parser.add_argument("--users", type=int, default=20, help="users sending the burst (--burst)")
     parser.add_argument("--single", type=int, default=20, help="photos sent one at a time for the median (--burst)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the bot and worker (--burst), e.g. ENCODER_RUNTIME=onnxruntime")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -293,11 +358,13 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="captionbot-bench-"))
     model_dir, model_version = write_model(settings.model_dir, args.random_model, workdir)
     if args.burst:
+        load_before = os.getloadavg()[0]
         result = {
             "command": "python benchmarks/service_latency.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip(),
             "model_version": model_version,
             **run_burst(args, photos, model_dir, workdir),
-            "machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "python": platform.python_version()},
+            "machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "python": platform.python_version(),
+                        "load_average_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}},
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         output = args.output or BURST_RESULTS

@@ -14,7 +14,7 @@ from rq import Callback, Retry
 
 from bot.ratelimit import allow_photo
 from service.image_formats import may_be_accepted_image
-from service.runtime import AFTER_LAST_TRY_META, REPLY_TO_META, RETRIES_META, Runtime
+from service.runtime import AFTER_LAST_TRY_META, REPLY_TO_META, RETRIES_META, Runtime, caption_job_id
 from store.db import session_scope
 from store.queries import create_request, mark_failed
 
@@ -53,11 +53,6 @@ class Outcome(str, enum.Enum):
 class SubmitResult:
     outcome: Outcome
     request_id: int | None = None
-
-
-def caption_job_id(request_id: int) -> str:
-    """One job per request: enqueueing twice cannot caption twice."""
-    return f"caption-request-{request_id}"
 
 
 def submit_photo(runtime: Runtime, photo: PhotoSubmission) -> SubmitResult:

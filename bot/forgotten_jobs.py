@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from redis.exceptions import RedisError
 from rq.job import Job, JobStatus
 
-from bot.enqueue import caption_job_id
+from service.runtime import caption_job_id
 from service.attention_maps import attention_job_id, forget_attention_maps
 from service.runtime import Runtime
 from store.outages import first_line

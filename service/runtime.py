@@ -38,8 +38,20 @@ RETRIES_META = "retries"
 AFTER_LAST_TRY_META = "after_last_try"
 # [chat id, message id] of the photo: the last failed try can still apologise with the database out.
 REPLY_TO_META = "reply_to"
+CAPTION_JOB_PREFIX = "caption-request-"
 
 log = logging.getLogger(__name__)
+
+
+def caption_job_id(request_id: int) -> str:
+    """One job per request: enqueueing twice cannot caption twice."""
+    return f"{CAPTION_JOB_PREFIX}{request_id}"
+
+
+def caption_request_of(job_id: str) -> int | None:
+    """The request a caption job's id names; None for any other job (a worker reads its queue by id)."""
+    suffix = job_id.removeprefix(CAPTION_JOB_PREFIX)
+    return int(suffix) if suffix != job_id and suffix.isdigit() else None
 
 
 def redis_from_url(url: str, timeout_s: float = REDIS_TIMEOUT_S) -> Redis:

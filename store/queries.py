@@ -110,9 +110,11 @@ def photos_to_caption(session: Session, request_ids: list[int]) -> dict[int, str
 
 
 def mark_running(session: Session, request_id: int) -> None:
+    """In hand: a worker's job, or a batch that stored its caption. Already running writes nothing."""
     request = _require_request(session, request_id)
-    request.status = RequestStatus.running
-    session.flush()
+    if request.status is not RequestStatus.running:
+        request.status = RequestStatus.running
+        session.flush()
 
 
 def mark_failed(session: Session, request_id: int, reason: str) -> None:

@@ -1,9 +1,9 @@
 """The jobs workers run. They carry ids only (RQ's JSON serializer); the rest is in the database.
 
-`caption_request`: download the photo through the Bot API, decode it safely, caption it (in one
-pass with the photos queued behind it, worker/caption_batch.py), keep it in the media store,
-store the caption, reply with the 👍 👎 ✏️ buttons, and only then mark the
-request done. A bad image ends the request at once with a clear message (no retry). Trouble
+`caption_request`: download the photo through the Bot API, decode it safely, caption it, keep it
+in the media store and store the caption (in one pass and two transactions with the photos queued
+behind it, worker/caption_batch.py: their jobs find their captions stored), reply with the 👍 👎 ✏️
+buttons, and only then mark the request done. A bad image ends the request at once with a clear message (no retry). Trouble
 reaching Telegram raises, so rq.Retry tries again (a caption already stored is sent, not made
 again); after the last try `report_caption_failure` ends the request failed and apologises.
 A request forgotten (/forget) while in hand ends quietly and leaves no row and no file behind,
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -24,7 +24,6 @@ from rq.timeouts import JobTimeoutException
 
 from captioning.text import as_sentence
 from service.feedback_buttons import feedback_keyboard
-from service.media_files import delete_media_file
 from service.runtime import REPLY_TO_META
 from store.db import session_scope
 from store.outages import DATABASE_OUTAGES, first_line
@@ -34,14 +33,12 @@ from store.queries import (
     mark_delivered,
     mark_failed,
     mark_running,
-    media_in_use,
-    record_caption,
-    record_media,
 )
 from worker import context as worker_context
 from worker import metrics
 from worker.bot_api import BotApiError, BotApiRejected, BotApiUnavailable
-from worker.caption_batch import caption_for, discard
+from worker.caption_batch import await_batch, caption_for, look_ahead
+from worker.caption_store import RecordedCaption
 from worker.photo_fetch import PhotoRefused
 
 log = logging.getLogger(__name__)
@@ -55,13 +52,6 @@ FINISHED = (RequestStatus.done, RequestStatus.failed)
 
 class RequestForgotten(Exception):
     """The user sent /forget while their request was in hand: stop, keep nothing, say nothing."""
-
-
-@dataclass(frozen=True)
-class RecordedCaption:
-    caption_id: int
-    text: str
-    latency_ms: float
 
 
 @dataclass(frozen=True)
@@ -81,10 +71,10 @@ def caption_request(request_id: int) -> dict[str, Any]:
     if job is not None:
         metrics.observe_queue_wait(job.enqueued_at, job.started_at)
     try:
-        return _answer(ctx, request_id)
+        with metrics.stage("job"):
+            return _answer(ctx, request_id, job)
     except RequestForgotten:
         log.warning("request %s was forgotten (/forget) while in hand; nothing of it is kept", request_id)
-        discard(request_id)  # a caption an earlier job's batch made for it
         _drop_reply_address(job)
         metrics.request_ended("forgotten")
         return {"request_id": request_id, "status": "forgotten"}
@@ -98,21 +88,23 @@ def _drop_reply_address(job: Job | None) -> None:
         job.save_meta()
 
 
-def _answer(ctx: worker_context.WorkerContext, request_id: int) -> dict[str, Any]:
+def _answer(ctx: worker_context.WorkerContext, request_id: int, job: Job | None) -> dict[str, Any]:
+    await_batch(request_id, ctx.settings.job_timeout_s)  # a look-ahead batch here may be storing its caption
     pending = _start(ctx, request_id)
     if pending is None:
         metrics.request_ended("skipped")
         return {"request_id": request_id, "status": "skipped"}
     try:
-        caption = pending.caption or _caption_photo(ctx, pending)
+        caption = pending.caption or _caption_photo(ctx, pending, job)
     except PhotoRefused as refusal:
         return _fail(ctx, pending, refusal.reason, refusal.explanation, refusal.reply)
+    look_ahead(ctx, job)  # the next batch is captioned while this job and the next reply
     return _deliver(ctx, pending, caption)
 
 
 def _start(ctx: worker_context.WorkerContext, request_id: int) -> PendingRequest | None:
     """Mark the request running; None if it already finished (a retry after the end)."""
-    with session_scope(ctx.session_factory) as session:
+    with metrics.stage("store"), session_scope(ctx.session_factory) as session:
         request = get_request(session, request_id, for_update=True)
         if request is None:
             raise RequestForgotten(request_id)
@@ -121,51 +113,26 @@ def _start(ctx: worker_context.WorkerContext, request_id: int) -> PendingRequest
             return None
         mark_running(session, request_id)
         stored = request.caption
-        caption = None if stored is None else RecordedCaption(stored.id, stored.text, stored.latency_ms)
+        caption = None if stored is None else RecordedCaption.of(stored)
         return PendingRequest(
             request.id, request.chat_id, request.message_id, request.file_id, request.created_at, caption
         )
 
 
-def _caption_photo(ctx: worker_context.WorkerContext, pending: PendingRequest) -> RecordedCaption:
-    """Caption the photo (with those queued behind it: worker/caption_batch.py), keep it, and
-    store the caption."""
-    prepared = caption_for(ctx, pending.request_id, pending.file_id, get_current_job())
-    _keep_photo(ctx, pending.request_id, prepared.data)
-    latency_ms = (datetime.now(timezone.utc) - pending.created_at).total_seconds() * 1000
+def _caption_photo(ctx: worker_context.WorkerContext, pending: PendingRequest, job: Job | None) -> RecordedCaption:
+    """Caption the photo, keep it and store the caption (with those queued behind it:
+    worker/caption_batch.py)."""
+    caption = caption_for(ctx, pending.request_id, pending.file_id, job)
+    if caption is not None:
+        return caption
+    # Not stored by this batch: another worker's batch stored one meanwhile, or /forget came.
     with session_scope(ctx.session_factory) as session:
-        caption = record_caption(
-            session,
-            pending.request_id,
-            text=prepared.text,
-            model_version=prepared.model_version,
-            beam=ctx.settings.caption_beam,
-            latency_ms=latency_ms,
-        )
-        if caption is None:  # its file was on the row, so /forget deleted it
+        request = get_request(session, pending.request_id)
+        if request is None:
             raise RequestForgotten(pending.request_id)
-        return RecordedCaption(caption.id, caption.text, caption.latency_ms)
-
-
-def _keep_photo(ctx: worker_context.WorkerContext, request_id: int, data: bytes) -> None:
-    """Write the photo to the media store, its path on the request first, so /forget finds it.
-
-    A /forget between recording the path and writing the file found nothing to delete yet, so
-    the request is read again after the write and, if it is gone, the file goes too.
-    """
-    media = ctx.media.locate(data)
-    with session_scope(ctx.session_factory) as session:
-        if not record_media(session, request_id, media_path=str(media.path), media_sha256=media.sha256):
-            raise RequestForgotten(request_id)
-    ctx.media.store(data)
-    with session_scope(ctx.session_factory) as session:
-        if get_request(session, request_id) is not None:
-            return
-        # Decided and deleted in one transaction, so a request recording this file meanwhile
-        # (the same bytes from someone else) either keeps it or comes after the deletion.
-        if not media_in_use(session, str(media.path)):
-            delete_media_file(media.path, ctx.media.root)
-    raise RequestForgotten(request_id)
+        if request.caption is None:
+            raise LookupError(f"caption request {pending.request_id} was captioned but its caption was not stored")
+        return RecordedCaption.of(request.caption)
 
 
 def _deliver(ctx: worker_context.WorkerContext, pending: PendingRequest, caption: RecordedCaption) -> dict[str, Any]:
@@ -185,7 +152,7 @@ def _deliver(ctx: worker_context.WorkerContext, pending: PendingRequest, caption
     except BotApiRejected as error:
         log.warning("request %s: reply refused: %s", pending.request_id, error)
         return _fail(ctx, pending, UNDELIVERABLE, NOT_SENDABLE)
-    with session_scope(ctx.session_factory) as session:
+    with metrics.stage("store"), session_scope(ctx.session_factory) as session:
         delivered = mark_delivered(session, pending.request_id, reply["message_id"])
     if not delivered:  # /forget came while the reply was on its way: take it back
         take_back(ctx, pending.chat_id, reply["message_id"])

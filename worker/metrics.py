@@ -14,8 +14,12 @@ from datetime import datetime, timezone
 from prometheus_client import Counter, Gauge, Histogram, Info
 
 # queue_wait: enqueued → picked up; decode: checking the bytes (format, pixel limit); resize: to the
-# encoder's input; encoder and search: the two halves of the model; send: the reply to Telegram.
-STAGES = ("queue_wait", "download", "decode", "resize", "encoder", "search", "send")
+# encoder's input; encoder and search: the two halves of the model; store: a database transaction
+# (a job's own, or a batch's); media: writing photos to the media store; send: the reply to
+# Telegram; job: a whole caption job (what the worker spends beyond it is RQ's bookkeeping).
+# Batch stages (download, decode, resize, encoder, search, store, media) run once per batch, some
+# of them in threads beside the jobs.
+STAGES = ("queue_wait", "download", "decode", "resize", "encoder", "search", "store", "media", "send", "job")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 OUTCOMES = ("done", "failed", "forgotten", "skipped")
 

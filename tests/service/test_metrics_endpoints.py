@@ -61,11 +61,13 @@ def test_the_worker_counts_the_photo_and_times_every_stage(one_photo):
     (_, before), (_, after) = one_photo
     assert value(after, "captionbot_worker_requests_total", outcome="done") == \
         value(before, "captionbot_worker_requests_total", outcome="done") + 1
-    for stage in ("queue_wait", "download", "decode", "resize", "encoder", "search", "send"):
-        count = "captionbot_worker_stage_seconds_count"
+    count = "captionbot_worker_stage_seconds_count"
+    for stage in ("queue_wait", "download", "decode", "resize", "encoder", "search", "media", "send", "job"):
         assert value(after, count, stage=stage) == value(before, count, stage=stage) + 1, stage
         assert value(after, "captionbot_worker_stage_seconds_sum", stage=stage) > \
             value(before, "captionbot_worker_stage_seconds_sum", stage=stage), stage
+    # Marked running, the photo's path, its caption, marked delivered.
+    assert value(after, count, stage="store") == value(before, count, stage="store") + 4
     assert value(after, "captionbot_worker_reply_seconds_count") == value(before, "captionbot_worker_reply_seconds_count") + 1
 
 

@@ -1,7 +1,8 @@
 """A caption worker captions the photos waiting in its queue together (worker/caption_batch.py),
 while each request keeps its own job, result and reply: photos queued at once take fewer encoder
-and search passes than photos, a photo that cannot be decoded fails alone, a worker killed
-mid-batch leaves nothing answered twice or unanswered, and batched captions equal one-at-a-time ones.
+and search passes than photos, the next batch is captioned while the first one's replies go out,
+a photo that cannot be decoded fails alone, a batch whose store fails or whose worker is killed
+leaves nothing answered twice or unanswered, and batched captions equal one-at-a-time ones.
 
 Photos are queued while the worker is stopped, so they wait together.
 """
@@ -19,6 +20,8 @@ from worker_stack import proxied_stack
 from sqlalchemy import select
 
 from store.models import Caption, CaptionRequest, RequestStatus
+
+STORE_FAILS = "batch-worker-store-fails"
 
 BATCH = 8
 PASS_LINE = re.compile(r"captioned (\d+) photo\(s\) in one pass")
@@ -54,8 +57,9 @@ def calm_proxy(stack):
     stack.proxy.clear()
 
 
-def start_worker(stack, name: str) -> None:
-    stack.start_worker(name, TELEGRAM_API_URL=stack.proxy.url, CAPTION_BATCH=str(BATCH), CAPTION_BATCH_WAIT_MS="200")
+def start_worker(stack, name: str, **env: str) -> None:
+    stack.start_worker(name, TELEGRAM_API_URL=stack.proxy.url, CAPTION_BATCH=str(BATCH), CAPTION_BATCH_WAIT_MS="200",
+                       **env)
     stack.wait_for_workers(name)
 
 
@@ -66,13 +70,33 @@ def passes_since(stack, name: str, offset: int) -> list[int]:
 
 def send_together(stack, connection, photos: list[tuple[int, bytes]], worker: str = WORKER) -> list[dict]:
     """Each (user, photo) sent while the worker is stopped; it starts again once all are queued."""
+    sent = queue_while_stopped(stack, connection, photos, worker)
+    start_worker(stack, worker)
+    return sent
+
+
+def queue_while_stopped(stack, connection, photos: list[tuple[int, bytes]], worker: str = WORKER) -> list[dict]:
     stack.stop_worker(worker)
     queue = Queue("captions", connection=connection)
     before = queue.count
     sent = [stack.client.send_photo(user, photo) for user, photo in photos]
     wait_until(lambda: queue.count == before + len(photos), timeout=30, what="every photo to be queued")
-    start_worker(stack, worker)
     return sent
+
+
+def request_ids(stack, users: list[int]) -> list[int]:
+    with stack.session() as session:
+        return list(session.scalars(select(CaptionRequest.id).where(CaptionRequest.user_id.in_(users))).all())
+
+
+def assert_each_done_with_one_reply_and_one_caption(stack, users: list[int], sent: list[dict]) -> None:
+    for user, message in zip(users, sent):
+        request = stack.finished_request(user, message["message_id"], timeout=90)
+        assert request.status is RequestStatus.done
+        assert len(replies_to(stack, user, message["message_id"])) == 1
+    with stack.session() as session:
+        captions = session.scalars(select(Caption).where(Caption.request_id.in_(request_ids(stack, users)))).all()
+    assert len(captions) == len(users) and all(caption.reply_message_id for caption in captions)
 
 
 def replies_to(stack, user_id: int, message_id: int) -> list[dict]:
@@ -94,6 +118,42 @@ def test_twenty_photos_queued_at_once_take_fewer_passes_than_photos_and_each_get
         replies = replies_to(stack, user, message["message_id"])
         assert len(replies) == 1 and replies[0]["reply_markup"]["inline_keyboard"]
         assert stack.finished_request(user, message["message_id"]).status is RequestStatus.done
+
+
+def test_the_next_batch_is_captioned_while_the_first_batchs_replies_go_out_and_each_is_answered_once(stack, connection):
+    users = list(range(6021, 6021 + 2 * BATCH))
+    stack.proxy.hold("/sendMessage", seconds=1.0, times=BATCH)  # the first batch's replies go slowly
+    offset = len(stack.worker_log(WORKER))
+    sent = send_together(stack, connection, [(user, jpeg_bytes(seed=200 + user)) for user in users])
+    wait_until(lambda: len(passes_since(stack, WORKER, offset)) == 2, timeout=60, what="the second pass")
+    replied = sum(len(replies_to(stack, user, message["message_id"])) for user, message in zip(users, sent))
+    assert replied < BATCH, "the second batch waited for the first one's replies"
+    assert_each_done_with_one_reply_and_one_caption(stack, users, sent)
+    assert passes_since(stack, WORKER, offset) == [BATCH, BATCH]
+
+
+def test_a_batch_whose_store_fails_loses_no_request_and_answers_none_twice(stack, connection):
+    users = list(range(6051, 6057))
+    sent = queue_while_stopped(stack, connection, [(user, jpeg_bytes(seed=250 + user)) for user in users])
+    locked = sorted(request_ids(stack, users))[3]
+    holder = stack.runtime.session_factory()
+    try:
+        # A transaction of the test's holds one follower's row: the batch's store gives up on it
+        # after the worker's 1 s statement timeout, and stores nothing of the batch.
+        holder.execute(select(CaptionRequest.id).where(CaptionRequest.id == locked).with_for_update())
+        start_worker(stack, STORE_FAILS, DATABASE_STATEMENT_TIMEOUT_S="1")
+        wait_until(lambda: "statement timeout" in stack.worker_log(STORE_FAILS), timeout=60,
+                   what="the batch's store to fail")
+    finally:
+        holder.rollback()
+        holder.close()
+    try:
+        assert_each_done_with_one_reply_and_one_caption(stack, users, sent)
+        passes = passes_since(stack, STORE_FAILS, 0)
+        assert passes[0] > 1 and sum(passes) > len(users), passes  # the lost batch's photos were captioned again
+    finally:
+        stack.stop_worker(STORE_FAILS)
+        start_worker(stack, WORKER)
 
 
 def test_a_photo_that_cannot_be_decoded_fails_alone_and_the_rest_of_its_batch_gets_captions(stack, connection):
@@ -141,8 +201,8 @@ def test_a_worker_killed_mid_batch_has_the_rest_answered_once_by_another(stack, 
     # The next photos wait behind the first batch; their downloads will hang, so the worker dies mid-batch.
     stack.proxy.hold("/getFile", seconds=8.0, times=BATCH)
     sent += [stack.client.send_photo(user, jpeg_bytes(seed=300 + user)) for user in users[4:]]
-    for user, message in zip(users[:4], sent[:4]):
-        stack.reply_to(user, message["message_id"], timeout=60)
+    for user, message in zip(users[:4], sent[:4]):  # answered and marked done: the kill comes after
+        assert stack.finished_request(user, message["message_id"], timeout=60).status is RequestStatus.done
     wait_until(lambda: any("/getFile" in hit for hit in stack.proxy.hits[first_batch_hits:]), timeout=30,
                what="the second batch's downloads")
     assert passes_since(stack, WORKER, offset) == [4]
@@ -150,11 +210,4 @@ def test_a_worker_killed_mid_batch_has_the_rest_answered_once_by_another(stack, 
     stack.workers.pop(WORKER).wait(timeout=10)
     stack.proxy.clear()
     start_worker(stack, STANDBY)
-    for user, message in zip(users, sent):
-        request = stack.finished_request(user, message["message_id"], timeout=90)
-        assert request.status is RequestStatus.done
-        assert len(replies_to(stack, user, message["message_id"])) == 1
-    with stack.session() as session:
-        ids = session.scalars(select(CaptionRequest.id).where(CaptionRequest.user_id.in_(users))).all()
-        captions = session.scalars(select(Caption).where(Caption.request_id.in_(ids))).all()
-    assert len(captions) == len(users) and all(caption.reply_message_id for caption in captions)
+    assert_each_done_with_one_reply_and_one_caption(stack, users, sent)

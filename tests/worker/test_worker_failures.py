@@ -17,7 +17,7 @@ from rq.serializers import JSONSerializer
 from service_stack import jpeg_bytes, wait_until
 from sqlalchemy import select
 
-from bot.enqueue import caption_job_id
+from service.runtime import caption_job_id
 from store.models import Caption, CaptionRequest, RequestStatus
 
 WORKERS = ("caption-worker-a", "caption-worker-b")
