@@ -19,7 +19,7 @@ def test_view_rows_follow_the_cache_order_and_fall_back_to_the_photo_itself():
 class PixelEncoder:
     """Returns the pixels it is given as its grid: shows what a wrapping encoder passes on."""
 
-    name, input_size, grid_size, spec = "pixels", 64, (8, 8), None
+    name, weights_id, input_size, grid_size, spec = "pixels", "pixels", 64, (8, 8), None
 
     def encode(self, images):
         return images.astype(np.float32), images.mean(axis=(1, 2))
