@@ -82,7 +82,7 @@ def run_up(settings: Settings, verbose: bool = False) -> int:
             # Its connections go first: the embedded server shuts down only when it is the last client.
             redis.connection_pool.disconnect()
             if embedded is not None:
-                embedded.close()
+                embedded.stop()  # ours: its clients were our children, and they have exited
 
 
 def restart_policy(settings: Settings) -> RestartPolicy:

@@ -6,6 +6,7 @@ light. Queue names, the job serializer and the Redis timeouts are decided once, 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,7 +80,29 @@ class EmbeddedRedis:
         self.url = f"unix://{self._server.socket_file}?db=0"
 
     def close(self) -> None:
+        """Leave the server to the other processes that use it, or stop it if none is left."""
         self._server._cleanup()
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """Stop the server even if other clients still seem connected: for its owner (`captionbot
+        up`) once its children have exited. On a busy machine redis-server may not yet have seen a
+        child's socket close, and `close` would then leave it running with nobody to stop it."""
+        deadline = time.monotonic() + grace_s
+        while (clients := self._other_clients()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if clients:
+            log.warning("stopping the embedded Redis with %d other client(s) still connected", clients)
+            try:
+                self._server.shutdown(save=True)
+            except ConnectionError:
+                pass  # the server closed our connection as it went down
+        self._server._cleanup()
+
+    def _other_clients(self) -> int:
+        try:
+            return max(0, self._server._connection_count() - 1)
+        except ConnectionError:
+            return 0
 
 
 def resolve_redis_url(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
