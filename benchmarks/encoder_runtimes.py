@@ -1,18 +1,21 @@
 """Encoder runtimes compared on this machine: TensorFlow (what workers run) against ONNX Runtime
 (CPU execution provider) and OpenVINO (CPU), for the shipped bundle's encoder.
 
-The encoder is exported once to ONNX as the workers do it (captioning/encoder_runtimes.py: the
-Keras backbone with its preprocessing, uint8 pixels in); ONNX Runtime and OpenVINO both read that
-file. Each runtime lives in a subprocess of its own, so its load time and resident memory are its own; timings are interleaved (A B C A B C …) because the machine is
+The encoder is exported once to ONNX as the workers do it (captioning/encoder_files.py, into a
+fresh cache folder: the Keras backbone with its preprocessing, uint8 pixels in); ONNX Runtime and
+OpenVINO both read that file. ONNX Runtime runs as workers run it (no spin-waiting, memory arena
+on) and in two variants: with its thread pools spin-waiting (its own default) and without the
+memory arena. Each runtime lives in a subprocess of its own, so its load time and resident memory are its own; timings are interleaved (A B C A B C …) because the machine is
 shared with other work and a slow minute should not fall on one runtime only.
 
 Then the shipped decoder captions 100 val photos (beam 3) from each runtime's grid features, and
 the captions are compared with TensorFlow's. Last, a Captioner is loaded with each runtime in a
 process of its own, as a worker loads it (TensorFlow stays for the decoder), for its load time and
-resident memory.
+resident memory: with the exported file already in the cache, and for ONNX Runtime also into an
+empty cache (the export a worker's first start pays).
 
 Run: python benchmarks/encoder_runtimes.py [--photos 100] [--batch1-runs 200] [--batch32-runs 20]
-(needs `pip install tf2onnx onnxruntime openvino`). Writes benchmarks/results/encoder_runtimes.json.
+(needs `pip install openvino`, a test dependency). Writes benchmarks/results/encoder_runtimes.json.
 """
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-RUNTIMES = ("tensorflow", "onnxruntime", "openvino")
+RUNTIMES = ("tensorflow", "onnxruntime", "onnxruntime-spinning", "onnxruntime-no-arena", "openvino")
 THREADS = os.cpu_count() or 1
 
 
@@ -45,8 +48,12 @@ def load_runtime(runtime: str, encoder_name: str, onnx_path: Path):
 
         encoder = build_encoder(encoder_name)
         return lambda pixels: encoder._forward(tf.convert_to_tensor(pixels)).numpy()
-    from captioning.onnx_sessions import RUNTIME_LOADERS  # no TensorFlow in this process
+    from captioning.onnx_sessions import RUNTIME_LOADERS, onnxruntime_grid  # no TensorFlow in this process
 
+    if runtime == "onnxruntime-spinning":
+        return onnxruntime_grid(onnx_path, THREADS, spinning=True)
+    if runtime == "onnxruntime-no-arena":
+        return onnxruntime_grid(onnx_path, THREADS, memory_arena=False)
     return RUNTIME_LOADERS[runtime](onnx_path, THREADS)
 
 
@@ -123,32 +130,41 @@ class RuntimeProcess:
         self.process.wait(timeout=60)
 
 
-def export_onnx(encoder_name: str, path: Path) -> dict:
-    """The encoder → ONNX as the workers export it (in a subprocess: TensorFlow stays out of the parent)."""
+def export_onnx(model_dir: Path, cache_dir: Path) -> dict:
+    """The bundle's encoder → ONNX in `cache_dir` as the workers export it (TensorFlow in a
+    subprocess, so it stays out of the parent): its path, the seconds it took and the manifest."""
     code = f"""
-import json, time, tf2onnx
-from captioning.encoder_runtimes import export_onnx
+import json, time
+from pathlib import Path
+from captioning.bundle import encoder_top_weights, read_bundle_config
+from captioning.encoder_files import cached_onnx
 from captioning.encoders import build_encoder
-encoder = build_encoder({encoder_name!r})
+config = read_bundle_config(Path({str(model_dir)!r}))
+top = encoder_top_weights(Path({str(model_dir)!r}), config)
+encoder = build_encoder(config.encoder, top_weights=top)
 t0 = time.perf_counter()
-export_onnx(encoder, Path({str(path)!r}))
-print(json.dumps({{"export_s": time.perf_counter() - t0, "tf2onnx": tf2onnx.__version__}}))
+path = cached_onnx(encoder, Path({str(cache_dir)!r}), top)
+print(json.dumps({{"path": str(path), "export_s": time.perf_counter() - t0,
+                  "manifest": json.loads(path.with_suffix(".json").read_text())}}))
 """
-    out = subprocess.run([sys.executable, "-c", "from pathlib import Path\n" + code], capture_output=True, text=True, cwd=REPO_ROOT,
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT,
                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"})
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-3000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def captioner_process(model_dir: Path, runtime: str, photos: list[Path]) -> dict:
+def captioner_process(model_dir: Path, runtime: str, photos: list[Path], cache_dir: Path) -> dict:
     """What a worker pays: Captioner.load with this encoder runtime (TensorFlow import and, for the
-    others, the ONNX export included), then one batch of 16 photos; resident memory after each."""
+    others, finding or making the ONNX file in `cache_dir` included), then one batch of 16 photos;
+    resident memory after each."""
     code = f"""
 import json, resource, time
+from pathlib import Path
 t0 = time.perf_counter()
 from captioning.captioner import Captioner
-captioner = Captioner.load({str(model_dir)!r}, encoder_runtime={runtime!r})
+captioner = Captioner.load({str(model_dir)!r}, encoder_runtime={runtime!r}, encoder_cache_dir=Path({str(cache_dir)!r}))
+assert captioner.encoder.__class__.__name__ == ("ImageEncoder" if {runtime!r} == "tensorflow" else "ExportedEncoder")
 load_s = time.perf_counter() - t0
 rss = lambda: int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS:')).split()[1]) / 1024
 loaded = rss()
@@ -254,8 +270,8 @@ def main() -> None:
     size = SPECS[encoder_name].input_size
     photos = val_photos(args.flickr8k, args.photos)
     workdir = Path(tempfile.mkdtemp(prefix="encoder-runtimes-"))
-    onnx_path = workdir / f"{encoder_name}.onnx"
-    export = export_onnx(encoder_name, onnx_path)
+    export = export_onnx(args.model, workdir / "encoders")
+    onnx_path = Path(export.pop("path"))
     pixels_path = workdir / "pixels.npy"
     np.save(pixels_path, np.stack([load_image_array(photo, size) for photo in photos]))
 
@@ -289,7 +305,8 @@ def main() -> None:
             f"batch{batch}": round(tf_times[batch] / results[runtime][f"batch{batch}"]["median_ms_per_photo"], 2) for batch in (1, 32)
         }
     captions = compare_captions(args.model, grids, [photo.name for photo in photos])
-    worker = {runtime: captioner_process(args.model, runtime, photos) for runtime in RUNTIMES}
+    worker = {runtime: captioner_process(args.model, runtime, photos, workdir / "encoders") for runtime in ("tensorflow", "onnxruntime", "openvino")}
+    worker["onnxruntime, exporting into an empty cache"] = captioner_process(args.model, "onnxruntime", photos, workdir / "empty")
     shutil.rmtree(workdir)
     report = {
         "model": read_bundle_config(args.model).version,

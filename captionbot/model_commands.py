@@ -1,9 +1,12 @@
-"""Model version subcommands: `captionbot retrain`, `captionbot models`, `captionbot model activate VERSION`.
+"""Model version subcommands: `captionbot retrain`, `captionbot models`, `captionbot model activate VERSION`,
+`captionbot model export-encoder [--model DIR]`.
 
 Each brings the database up to date first (captionbot.database), so they work in a fresh DATA_DIR.
 `retrain` runs worker.retrain_version here, in the foreground, under the same one-run lock as /retrain.
 `model activate` checks that the bundle's decoder loads before making it active; workers then
 switch before their next job (and refuse it, keeping their model, if it still fails to load).
+`model export-encoder` makes (or finds) the bundle's encoder as ONNX in ENCODER_CACHE_DIR, the file
+caption workers read, so that none of them exports it at its first start.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +40,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     activate.add_argument("version")
     activate.add_argument("--no-check", action="store_true", help="skip loading the bundle's decoder first")
     activate.set_defaults(handler=run_activate)
+    export = actions.add_parser("export-encoder", help="export the bundle's encoder to ONNX for the workers (once per weights); print its path")
+    export.add_argument("--model", type=Path, help="the bundle (default: MODEL_DIR)")
+    export.set_defaults(handler=run_export_encoder)
 
 
 def _redis_if_configured(settings):
@@ -146,8 +153,6 @@ def _versions_json(factory, rows) -> dict:
 
 
 def run_activate(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from captionbot.database import migrated_database_url
     from service.model_versions import ActivationError, activate
     from service.settings import get_settings
@@ -185,3 +190,26 @@ def _decoder_loads(path) -> bool:
         print(f"Not activated: the bundle at {path} does not load ({error})", file=sys.stderr)
         return False
     return True
+
+
+def run_export_encoder(args: argparse.Namespace) -> int:
+    """The encoder as Captioner.load builds it for this bundle (with its fine-tuned top), in the cache."""
+    from captioning.bundle import encoder_top_weights, read_bundle_config
+    from captioning.encoder_files import cached_onnx
+    from captioning.encoders import build_encoder
+    from captioning.onnx_sessions import EncoderRuntimeError
+    from service.settings import get_settings
+
+    settings = get_settings()
+    bundle = args.model or settings.model_dir
+    config = read_bundle_config(bundle)
+    top_weights = encoder_top_weights(bundle, config)
+    resnet50_weights = settings.resnet50_weights or "imagenet"
+    encoder = build_encoder(config.encoder, resnet50_weights=resnet50_weights, top_weights=top_weights)
+    try:
+        path = cached_onnx(encoder, settings.resolved_encoder_cache_dir, top_weights, resnet50_weights)
+    except EncoderRuntimeError as error:
+        print(f"Not exported: {error}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0

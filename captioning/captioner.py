@@ -50,15 +50,18 @@ class Captioner:
 
     @classmethod
     def load(cls, bundle_dir: str | Path, resnet50_weights: str | Path | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
-             encoder: ImageEncoder | None = None, encoder_runtime: str = "tensorflow") -> "Captioner":
+             encoder: ImageEncoder | None = None, encoder_runtime: str = "tensorflow",
+             encoder_cache_dir: Path | None = None) -> "Captioner":
         """`encoder`: one already built (another version's), shared if the bundle names the same
         one, so a worker serving two versions holds one encoder and two decoders. `encoder_runtime`:
-        what runs a newly built encoder (captioning/encoder_runtimes.py)."""
+        what runs a newly built encoder, `encoder_cache_dir` where its exported file is kept
+        (captioning/encoder_runtimes.py)."""
         config, vocab, decoder = load_decoder(Path(bundle_dir))
         top_weights = encoder_top_weights(bundle_dir, config)
         shared = encoder is not None and encoder.weights_id == encoder_weights_id(config.encoder, top_weights)
         if not shared:
-            encoder = build_runtime_encoder(config.encoder, encoder_runtime, resnet50_weights=resnet50_weights or "imagenet", top_weights=top_weights)
+            encoder = build_runtime_encoder(config.encoder, encoder_runtime, resnet50_weights=resnet50_weights or "imagenet",
+                                            top_weights=top_weights, cache_dir=encoder_cache_dir)
         captioner = cls(config, vocab, decoder, encoder, max_pixels)
         captioner.warm_up(decoder_only=shared)
         return captioner

@@ -1,38 +1,28 @@
-"""The encoder run by ONNX Runtime or OpenVINO instead of TensorFlow, for serving only.
+"""The encoder run by ONNX Runtime (the default in caption workers) or OpenVINO instead of
+TensorFlow, for serving only.
 
 The Keras backbone (built from the same weights, captioning.encoders) is exported to ONNX with
-its preprocessing inside the graph, so every runtime takes the same uint8 pixels. Training and
-the decoder stay in TensorFlow. The grid features differ from TensorFlow's by float rounding
-only (a few 1e-5 on values up to 6, benchmarks/encoder_runtimes.py); beam-3 captions of 100
-val photos came out identical. Each runtime is an optional install: `pip install .[onnxruntime]`
-or `.[openvino]`.
+its preprocessing inside the graph, so every runtime takes the same uint8 pixels; the file is
+exported once per encoder weights and kept (captioning/encoder_files.py). Training and the
+decoder stay in TensorFlow. The grid features differ from TensorFlow's by float rounding only (a
+few 1e-5 on values up to 6, benchmarks/encoder_runtimes.py); beam-3 captions of 100 val photos
+came out identical. A runtime that cannot be loaded leaves the encoder in TensorFlow, with a warning.
 """
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
+from captioning.encoder_files import cached_onnx
 from captioning.encoders import ImageEncoder, build_encoder
 from captioning.onnx_sessions import RUNTIME_LOADERS, EncoderRuntimeError, GridFunction
 
+log = logging.getLogger(__name__)
+
 ENCODER_RUNTIMES = ("tensorflow", "onnxruntime", "openvino")
-ONNX_OPSET = 17
-
-
-def export_onnx(encoder: ImageEncoder, path: Path) -> Path:
-    """The backbone with its preprocessing as an ONNX file taking uint8 pixels, any batch size."""
-    try:
-        import tf2onnx
-    except ImportError as error:
-        raise EncoderRuntimeError("exporting the encoder to ONNX needs tf2onnx: pip install tf2onnx") from error
-    size = encoder.input_size
-    signature = (tf.TensorSpec((None, size, size, 3), tf.uint8, name="pixels"),)
-    forward = tf.function(encoder._grid)
-    tf2onnx.convert.from_function(forward, input_signature=signature, opset=ONNX_OPSET, output_path=str(path))
-    return path
 
 
 class ExportedEncoder(ImageEncoder):
@@ -52,15 +42,29 @@ class ExportedEncoder(ImageEncoder):
 
 
 def build_runtime_encoder(name: str, runtime: str = "tensorflow", resnet50_weights: str | Path | None = "imagenet",
-                          threads: int | None = None, top_weights: Path | None = None) -> ImageEncoder:
+                          threads: int | None = None, top_weights: Path | None = None,
+                          cache_dir: Path | None = None) -> ImageEncoder:
     """The encoder `name` (with a bundle's fine-tuned top, if given), run by `runtime`;
-    "tensorflow" is captioning.encoders' own."""
+    "tensorflow" is captioning.encoders' own. `cache_dir`: where exported files are kept
+    (captioning/encoder_files.py); None exports into a temporary folder, for this load only.
+    A runtime that is not installed or whose file cannot be made falls back to TensorFlow."""
     if runtime not in ENCODER_RUNTIMES:
         raise ValueError(f"unknown encoder runtime {runtime!r}; choose one of {list(ENCODER_RUNTIMES)}")
     encoder = build_encoder(name, resnet50_weights=resnet50_weights, top_weights=top_weights)
     if runtime == "tensorflow":
         return encoder
-    with tempfile.TemporaryDirectory(prefix="encoder-onnx-") as folder:
-        onnx_path = export_onnx(encoder, Path(folder) / f"{name}.onnx")
-        grid = RUNTIME_LOADERS[runtime](onnx_path, threads)  # both read the file whole: it can go
+    try:
+        grid = _load_exported(encoder, runtime, threads, top_weights, resnet50_weights, cache_dir)
+    except EncoderRuntimeError as error:
+        log.warning("encoder runtime %s unavailable, running the encoder in TensorFlow: %s", runtime, error)
+        return encoder
     return ExportedEncoder(encoder, grid, runtime)
+
+
+def _load_exported(encoder: ImageEncoder, runtime: str, threads: int | None, top_weights: Path | None,
+                   resnet50_weights: str | Path | None, cache_dir: Path | None) -> GridFunction:
+    if cache_dir is not None:
+        return RUNTIME_LOADERS[runtime](cached_onnx(encoder, cache_dir, top_weights, resnet50_weights), threads)
+    with tempfile.TemporaryDirectory(prefix="encoder-onnx-") as folder:
+        onnx_path = cached_onnx(encoder, Path(folder), top_weights, resnet50_weights)
+        return RUNTIME_LOADERS[runtime](onnx_path, threads)  # both read the file whole: it can go

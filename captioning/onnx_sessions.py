@@ -18,15 +18,24 @@ class EncoderRuntimeError(RuntimeError):
     """A runtime that is not installed or cannot run the exported encoder."""
 
 
-def onnxruntime_grid(onnx_path: Path, threads: int | None = None) -> GridFunction:
-    """An ONNX Runtime session on the CPU execution provider."""
+def onnxruntime_grid(onnx_path: Path, threads: int | None = None, spinning: bool = False, memory_arena: bool = True) -> GridFunction:
+    """An ONNX Runtime session on the CPU execution provider. Its thread pools do not spin-wait
+    for work unless asked (benchmarks/encoder_runtimes.py compares): on a worker's few cores,
+    shared with the bot and others, spinning threads take the CPU from those that have work
+    (docs/captioning.md#encoder-runtimes)."""
     try:
         import onnxruntime as ort
     except ImportError as error:
         raise EncoderRuntimeError("ENCODER_RUNTIME=onnxruntime needs onnxruntime: pip install onnxruntime") from error
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or os.cpu_count() or 1
-    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "1" if spinning else "0")
+    options.enable_cpu_mem_arena = memory_arena
+    try:
+        session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime's own errors (a damaged file…) have no common base
+        raise EncoderRuntimeError(f"ONNX Runtime cannot load {onnx_path}: {error}") from error
     input_name = session.get_inputs()[0].name
     return lambda pixels: session.run(None, {input_name: pixels})[0]
 

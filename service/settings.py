@@ -46,9 +46,11 @@ class Settings(BaseSettings):
     flickr8k_dir: Path = REPO_ROOT.parent / "shared" / "datasets" / "flickr8k"
 
     caption_beam: int = 3
-    # What runs the image encoder in caption workers (docs/captioning.md#encoder-runtimes); the
-    # others are optional installs. Training always runs TensorFlow.
-    encoder_runtime: Literal["tensorflow", "onnxruntime", "openvino"] = "tensorflow"
+    # What runs the image encoder in caption workers (docs/captioning.md#encoder-runtimes);
+    # openvino is an optional install, and a runtime that cannot be loaded leaves TensorFlow
+    # running it. Training always runs TensorFlow.
+    encoder_runtime: Literal["tensorflow", "onnxruntime", "openvino"] = "onnxruntime"
+    encoder_cache_dir: Path | None = None  # encoders exported to ONNX, one file per weights; default data_dir/encoders
     caption_batch: int = Field(default=16, ge=1)  # photos a caption worker captions in one pass (1: one at a time)
     caption_batch_wait_ms: int = Field(default=20, ge=0)  # how long a started batch waits for more photos to fill it
     max_download_bytes: int = 20 * 1024 * 1024  # the Bot API's getFile limit
@@ -160,6 +162,10 @@ class Settings(BaseSettings):
     @property
     def resolved_models_root(self) -> Path:
         return self.models_root or self.data_dir / "models"
+
+    @property
+    def resolved_encoder_cache_dir(self) -> Path:
+        return self.encoder_cache_dir or self.data_dir / "encoders"
 
     @property
     def resolved_features_dir(self) -> Path:

@@ -3,11 +3,21 @@ TEST_REDIS_URL), and a fresh schema or Redis database per test."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 import pytest
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# One folder of exported encoders for the whole run, inherited by every worker a test starts: files
+# are keyed by the encoder's weights, so each encoder is exported once, not at every worker start.
+ENCODER_CACHE_DIR = os.environ.setdefault("ENCODER_CACHE_DIR", tempfile.mkdtemp(prefix="test-encoders-"))
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    if ENCODER_CACHE_DIR.startswith(os.path.join(tempfile.gettempdir(), "test-encoders-")):
+        shutil.rmtree(ENCODER_CACHE_DIR, ignore_errors=True)
 
 
 @pytest.fixture

@@ -227,4 +227,5 @@ class CaptionerHolder:
             return Captioner.load(
                 path, resnet50_weights=self._settings.resnet50_weights, max_pixels=self._settings.max_image_pixels,
                 encoder=encoder, encoder_runtime=self._settings.encoder_runtime,
+                encoder_cache_dir=self._settings.resolved_encoder_cache_dir,
             )

@@ -2,11 +2,12 @@
 import numpy as np
 import pytest
 
-from captioning.bundle import BundleError, load_decoder, save_bundle
+from captioning.bundle import BundleError, load_decoder
 from captioning.captioner import Captioner
-from captioning.encoder_top import TOP_WEIGHTS_FILE, EncoderTopConfig, last_block, top_model
+from captioning.encoder_top import TOP_WEIGHTS_FILE, last_block, top_model
 from captioning.encoders import bottom_encoder, build_encoder
 from captioning.testing import write_random_bundle
+from encoder_top_bundles import write_fine_tuned_bundle
 
 ENCODER = "efficientnet_lite0"
 
@@ -27,18 +28,7 @@ def imagenet_encoder():
 @pytest.fixture
 def fine_tuned_bundle(tmp_path):
     """A bundle whose encoder top (last block and head) differs from ImageNet's, and the encoder it was made with."""
-    bundle = write_random_bundle(tmp_path / "bundle", ENCODER)
-    encoder = build_encoder(ENCODER)
-    first_block = last_block(encoder.backbone)
-    top = top_model(encoder.backbone, first_block)
-    rng = np.random.default_rng(2)
-    for variable in top.trainable_variables:
-        value = variable.numpy()
-        variable.assign(value * (1 + 0.3 * rng.normal(size=value.shape)).astype(np.float32))
-    config, vocab, decoder = load_decoder(bundle)
-    config.encoder_top = EncoderTopConfig(first_block)
-    save_bundle(bundle, config, vocab, decoder, top)
-    return bundle, encoder
+    return write_fine_tuned_bundle(tmp_path / "bundle", ENCODER)
 
 
 @pytest.mark.parametrize("blocks_back", [0, 2])
