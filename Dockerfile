@@ -27,7 +27,7 @@ RUN lock=$(sh scripts/lock-path.sh runtime) && \
         && pip install --require-hashes -r "$lock" \
         && apt-get purge -y --auto-remove gcc libc6-dev make && rm -rf /var/lib/apt/lists/*; \
     fi
-# EXTRAS: optional dependency sets to add, comma-separated (e.g. onnxruntime, for ENCODER_RUNTIME),
+# EXTRAS: optional dependency sets to add, comma-separated (e.g. openvino, for ENCODER_RUNTIME),
 # at the versions requirements/lock-test.txt pins for them; the arm64 locks pin the same versions,
 # and lock-test.txt's OpenVINO, which they leave out, installs here too (its aarch64 wheel needs
 # glibc 2.35; this image's Debian has 2.36).

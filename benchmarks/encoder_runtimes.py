@@ -157,20 +157,21 @@ print(json.dumps({{"path": str(path), "export_s": time.perf_counter() - t0,
 def captioner_process(model_dir: Path, runtime: str, photos: list[Path], cache_dir: Path) -> dict:
     """What a worker pays: Captioner.load with this encoder runtime (TensorFlow import and, for the
     others, finding or making the ONNX file in `cache_dir` included), then one batch of 16 photos;
-    resident memory after each."""
+    resident memory after each (the peak from VmHWM: getrusage's ru_maxrss survives exec, so it
+    would report this benchmark's own peak)."""
     code = f"""
-import json, resource, time
+import json, time
 from pathlib import Path
 t0 = time.perf_counter()
 from captioning.captioner import Captioner
 captioner = Captioner.load({str(model_dir)!r}, encoder_runtime={runtime!r}, encoder_cache_dir=Path({str(cache_dir)!r}))
 assert captioner.encoder.__class__.__name__ == ("ImageEncoder" if {runtime!r} == "tensorflow" else "ExportedEncoder")
 load_s = time.perf_counter() - t0
-rss = lambda: int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS:')).split()[1]) / 1024
-loaded = rss()
+status_mb = lambda field: int(next(l for l in open('/proc/self/status') if l.startswith(field)).split()[1]) / 1024
+loaded = status_mb('VmRSS:')
 captioner.caption({[str(p) for p in photos[:16]]!r}, beam=3)
 print(json.dumps({{"load_s": round(load_s, 2), "rss_mb_loaded": round(loaded, 1),
-                  "rss_mb_peak": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}}))
+                  "rss_mb_peak": round(status_mb('VmHWM:'), 1)}}))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT,
                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"})
