@@ -23,19 +23,27 @@ from captioning.onnx_sessions import RUNTIME_LOADERS, EncoderRuntimeError, GridF
 log = logging.getLogger(__name__)
 
 ENCODER_RUNTIMES = ("tensorflow", "onnxruntime", "openvino")
+# Photos per runtime call. ONNX Runtime on a CPU is fastest per photo one photo at a time (its
+# convolutions already use every core; a batch's activations fall out of the caches):
+# benchmarks/encoder_batch_sizes.py, docs/captioning.md#encoder-runtimes. Beam search still gets
+# the whole batch.
+EXPORTED_ENCODER_CHUNK = 1
 
 
 class ExportedEncoder(ImageEncoder):
     """An ImageEncoder whose grid comes from another runtime; the Keras backbone stays for its
     shape, its classifier and for training code that asks for it."""
 
-    def __init__(self, encoder: ImageEncoder, grid: GridFunction, runtime: str):
+    def __init__(self, encoder: ImageEncoder, grid: GridFunction, runtime: str, chunk: int = EXPORTED_ENCODER_CHUNK):
         super().__init__(encoder.spec, encoder.backbone, encoder.classifier, encoder.weights_id)
         self.runtime = runtime
+        self.chunk = chunk
         self._runtime_grid = grid
 
     def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        grid = self._runtime_grid(np.ascontiguousarray(images, dtype=np.uint8))
+        pixels = np.ascontiguousarray(images, dtype=np.uint8)
+        chunks = [self._runtime_grid(pixels[start : start + self.chunk]) for start in range(0, len(pixels), self.chunk)] or [self._runtime_grid(pixels)]
+        grid = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
         n, h, w, c = grid.shape
         grid = grid.reshape(n, h * w, c)
         return grid, grid.mean(axis=1)

@@ -29,7 +29,8 @@ def runtime_captioner(request) -> Captioner:
     if request.param == "openvino" and platform.machine() != "x86_64":
         # requirements/lock-test-arm64.txt leaves OpenVINO out (requirements/arm64-excludes.txt).
         pytest.importorskip("openvino")
-    return Captioner.load(DEFAULT_MODEL_DIR, encoder_runtime=request.param)
+    return Captioner.load(DEFAULT_MODEL_DIR, encoder_runtime=request.param,
+                          encoder_cache_dir=Settings().resolved_encoder_cache_dir)
 
 
 def test_the_runtime_encoder_is_the_one_asked_for(runtime_captioner):
@@ -45,6 +46,19 @@ def test_runtime_features_equal_tensorflows_within_the_tolerance(tensorflow_capt
     assert grid.shape == expected.shape == (len(PHOTOS), 81, 1280)
     assert np.abs(grid - expected).max() <= FEATURE_TOLERANCE
     assert np.abs(pooled - expected_pooled).max() <= FEATURE_TOLERANCE
+
+
+def test_a_batch_fed_to_the_runtime_in_chunks_gives_the_grid_of_one_call(runtime_captioner):
+    encoder = runtime_captioner.encoder
+    size = encoder.input_size
+    pixels = np.stack([load_image_array(photo, size) for photo in PHOTOS])
+    assert encoder.chunk < len(PHOTOS)
+    whole = ExportedEncoder(encoder, encoder._runtime_grid, encoder.runtime, chunk=len(PHOTOS)).encode(pixels)
+    chunked = encoder.encode(pixels)
+    for ours, theirs in zip(chunked, whole):
+        assert ours.shape == theirs.shape
+        assert np.abs(ours - theirs).max() <= 1e-5
+    assert encoder.encode(pixels[:0])[0].shape == (0, 81, 1280)
 
 
 def test_runtime_captions_equal_tensorflows(tensorflow_captioner, runtime_captioner):
