@@ -255,7 +255,7 @@ def _apply_edit(state: SandboxState, message: dict[str, Any], changes: dict[str,
         else:
             message.pop(key, None)
     message["edit_date"] = now()
-    state.changed()
+    state.changed(state.chats.get(message["chat"]["id"]), bot_message=True)
     return public(message)
 
 

@@ -23,7 +23,8 @@ class SandboxClient:
     """Telegram users (any number, by user_id) talking to the bot through the sandbox.
 
     A user's private chat has their user_id as its chat_id; pass `chat_id` (negative, a group made
-    with `create_group`) to act in a group instead.
+    with `create_group`) to act in a group instead. Threads may share one client (its httpx pool
+    is thread-safe), e.g. one waiting on each chat.
     """
 
     def __init__(self, url: str, timeout: float = 10.0, connect_timeout: float = 5.0) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import mimetypes
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -140,21 +139,20 @@ async def chat_info(request: web.Request) -> dict[str, Any]:
 
 async def chat_messages(request: web.Request) -> dict[str, Any]:
     """The chat's messages (the bot's only, unless all=1); with after_version, a long poll that
-    answers once anything changed after that version."""
+    answers once what it shows changed after that version: with all=1 anything in this chat (a
+    message, an edit, a deletion, a chat action, a member's status), else the bot's messages in it;
+    a reset changes every chat."""
     state = _state(request)
     params = Params(values=dict(request.query))
     chat_id = int(request.match_info["chat_id"])
     after = params.get_int("after_version")
+    include_user = params.get_bool("all")
     if after is not None:
-        deadline = time.monotonic() + min(params.get_float("timeout", 10.0), MAX_WAIT)
-        while state.version <= after and not state.closing:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            await state.wait_for_change(remaining)
+        timeout = min(params.get_float("timeout", 10.0), MAX_WAIT)
+        await state.wait_for_chat_change(chat_id, after, timeout, bot_messages=not include_user)
     record = state.chats.get(chat_id)
     messages = record.messages if record else []
-    if not params.get_bool("all"):
+    if not include_user:
         messages = [m for m in messages if m["from"]["is_bot"]]
     return {
         "version": state.version,

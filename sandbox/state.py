@@ -65,6 +65,9 @@ class ChatRecord:
     messages: list[dict[str, Any]] = field(default_factory=list)
     actions: list[dict[str, Any]] = field(default_factory=list)
     message_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    version: int = 0  # the sandbox's version at this chat's last change
+    bot_version: int = 0  # ... and at the last change to the bot's messages in it
+
 
     def find(self, message_id: int) -> dict[str, Any] | None:
         for message in self.messages:
@@ -97,7 +100,9 @@ class SandboxState:
         self._update_ids = itertools.count(1)  # never restarts, so a bot's offset stays valid
         self.closing = False
         self.version = 0
+        self.reset_version = 0
         self._event: asyncio.Event | None = None
+        self._chat_events: dict[int, asyncio.Event] = {}  # chat id -> wakes the waits on it
         self.reset()
 
     def reset(self) -> None:
@@ -116,12 +121,29 @@ class SandboxState:
         self._query_ids = itertools.count(4_000_000_000_000_001)
         self._file_numbers = itertools.count(1)
         self.changed()
+        self.reset_version = self.version  # every chat changed: its waits answer
+        self._wake_chats()
 
     # -- signalling ---------------------------------------------------------------------------
-    def changed(self) -> None:
-        """Record a change and wake every long poll (getUpdates, the control API's waits)."""
+    def changed(self, record: ChatRecord | None = None, bot_message: bool = False) -> None:
+        """Record a change and wake the long polls on the whole sandbox (getUpdates, webhook
+        delivery) and, when the change is in a chat, the control API's waits on that chat only,
+        so a change in one chat does not send every other chat's watcher a fresh copy.
+        `bot_message`: the change sent, edited or deleted one of the bot's messages."""
         self.version += 1
+        if record is not None:
+            record.version = self.version
+            if bot_message:
+                record.bot_version = self.version
+            event = self._chat_events.pop(record.chat["id"], None)
+            if event is not None:
+                event.set()
         self._wake()
+
+    def _wake_chats(self) -> None:
+        events, self._chat_events = self._chat_events, {}
+        for event in events.values():
+            event.set()
 
     def _wake(self) -> None:
         if self._event is not None:
@@ -137,9 +159,34 @@ class SandboxState:
         except TimeoutError:
             pass
 
+    def chat_version(self, chat_id: int, bot_messages: bool = False) -> int:
+        """The version of the chat's last change, or of the last change to the bot's messages in
+        it (a reset changes every chat)."""
+        record = self.chats.get(chat_id)
+        if record is None:
+            return self.reset_version
+        return max(self.reset_version, record.bot_version if bot_messages else record.version)
+
+    async def wait_for_chat_change(self, chat_id: int, after: int, timeout: float,
+                                   bot_messages: bool = False) -> None:
+        """Return once the chat (or, with `bot_messages`, the bot's messages in it) changed after
+        version `after`, the sandbox closes or `timeout` seconds pass; changes in other chats do
+        not wake it."""
+        deadline = time.monotonic() + timeout
+        while self.chat_version(chat_id, bot_messages) <= after and not self.closing:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            event = self._chat_events.setdefault(chat_id, asyncio.Event())
+            try:
+                await asyncio.wait_for(event.wait(), remaining)
+            except TimeoutError:
+                pass
+
     def close(self) -> None:
         self.closing = True
         self._wake()
+        self._wake_chats()
 
     # -- users, chats, files ------------------------------------------------------------------
     def ensure_user(self, user_id: int, first_name: str | None = None,
@@ -177,7 +224,7 @@ class SandboxState:
         if record is None:
             chat = {"id": chat_id, "type": chat_type, "title": title or f"Group {-chat_id}"}
             record = self.chats[chat_id] = ChatRecord(chat=chat, user=None)
-            self.changed()
+            self.changed(record)
         elif record.user is not None:
             raise bad_request("that chat is a private chat")
         return record
@@ -188,7 +235,7 @@ class SandboxState:
         if status not in MEMBER_STATUSES:
             raise bad_request(f"status must be one of {MEMBER_STATUSES}")
         record.statuses[user["id"]] = status
-        self.changed()
+        self.changed(record)
 
     def sender_chat(self, user_id: int, chat_id: int | None, first_name: str | None = None,
                     username: str | None = None) -> tuple[ChatRecord, dict[str, Any]]:
@@ -298,7 +345,7 @@ class SandboxState:
         message.update(content)
         message["sandbox"] = {**(extra or {}), "sent_at": time.time()}
         record.messages.append(message)
-        self.changed()
+        self.changed(record, bot_message=sender["is_bot"])
         return message
 
     def bot_message(self, chat_id: int | None, message_id: int | None,
@@ -312,11 +359,12 @@ class SandboxState:
     def delete_message(self, chat_id: int | None, message_id: int | None) -> None:
         record, message = self.bot_message(chat_id, message_id, "message to delete not found")
         record.messages.remove(message)
-        self.changed()
+        self.changed(record, bot_message=message["from"]["is_bot"])
 
     def add_action(self, chat_id: int | None, action: str) -> None:
-        self.chat(chat_id).actions.append({"action": action, "date": time.time()})
-        self.changed()
+        record = self.chat(chat_id)
+        record.actions.append({"action": action, "date": time.time()})
+        self.changed(record)
 
     # -- updates ------------------------------------------------------------------------------
     def push_update(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:

@@ -72,6 +72,38 @@ def test_wait_for_message_returns_when_the_bot_sends_and_times_out_with_what_it_
         client.wait_for_message(USER, timeout=0.3, after_message_id=message["message_id"])
 
 
+def test_a_chats_long_poll_answers_only_to_what_it_shows_changing(sandbox, client):
+    other = USER + 1
+    client.send_text(USER, "hi")
+    client.send_text(other, "hi")
+    version = httpx.get(f"{sandbox.url}/sandbox/chats/{USER}/messages").json()["version"]
+
+    def wait(all_messages: int) -> tuple[float, dict]:
+        started = time.monotonic()
+        answer = httpx.get(f"{sandbox.url}/sandbox/chats/{USER}/messages", timeout=10,
+                           params={"all": all_messages, "after_version": version, "timeout": 1.5}).json()
+        return time.monotonic() - started, answer
+
+    def later(seconds: float, method: str, body: dict) -> threading.Timer:
+        timer = threading.Timer(seconds, call, args=(sandbox, method), kwargs={"json": body})
+        timer.start()
+        return timer
+
+    # Another chat's message and this chat's chat action leave the bot's messages as they were.
+    timers = [later(0.2, "sendMessage", {"chat_id": other, "text": "elsewhere"}),
+              later(0.3, "sendChatAction", {"chat_id": USER, "action": "typing"})]
+    elapsed, answer = wait(0)
+    assert elapsed >= 1.4 and answer["messages"] == []
+    # The chat page's view (all=1) shows the action, so that wakes it.
+    elapsed, answer = wait(1)
+    assert elapsed < 1 and answer["last_action"]["action"] == "typing"
+    timers.append(later(0.2, "sendMessage", {"chat_id": USER, "text": "here"}))
+    elapsed, answer = wait(0)
+    assert elapsed < 1.4 and [m["text"] for m in answer["messages"]] == ["here"]
+    for timer in timers:
+        timer.join()
+
+
 def test_a_huge_or_corrupt_photo_still_arrives_with_what_its_header_says(sandbox, client):
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
