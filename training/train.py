@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from captioning.bundle import WEIGHTS_FILE, BundleConfig, load_decoder_weights, save_bundle, save_decoder_weights
 from captioning.decoder import AttentionDecoder, DecoderConfig
+from captioning.directory_swap import clean_leftovers
 from captioning.encoder_top import TOP_WEIGHTS_FILE, EncoderTopConfig, load_top_weights
 from captioning.metrics import CiderD, score_captions
 from captioning.search import CompiledBeamSearch, CompiledDecoder, CompiledSampler, greedy_search, never_generated_bias
@@ -393,6 +394,7 @@ class Trainer:
         # (passes the gate, score)
         best_score, best_scores, stale = (done.best_score, done.best_scores, done.stale) if done else ((False, -math.inf), {}, 0)
         bundle_dir = out_dir / "bundle"
+        clean_leftovers(bundle_dir)  # a run stopped while it swapped the bundle in left the previous one aside
         info = {**(training_info or {}), "train_images": len(train), "train_captions": len(examples.tokens), "config": c.to_dict()}
         emit = on_progress or (lambda event: None)
         xe_epochs = min(c.epochs, c.stop_after_epochs or c.epochs)
