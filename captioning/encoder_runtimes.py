@@ -52,12 +52,12 @@ class ExportedEncoder(ImageEncoder):
 
 
 def build_runtime_encoder(name: str, runtime: str = "tensorflow", resnet50_weights: str | Path | None = "imagenet",
-                          threads: int | None = None, top_weights: Path | None = None) -> ImageEncoder:
+                          threads: int | None = None, top_weights: Path | None = None, weights_id: str | None = None) -> ImageEncoder:
     """The encoder `name` (with a bundle's fine-tuned top, if given), run by `runtime`;
-    "tensorflow" is captioning.encoders' own."""
+    "tensorflow" is captioning.encoders' own. `weights_id`: as build_encoder's."""
     if runtime not in ENCODER_RUNTIMES:
         raise ValueError(f"unknown encoder runtime {runtime!r}; choose one of {list(ENCODER_RUNTIMES)}")
-    encoder = build_encoder(name, resnet50_weights=resnet50_weights, top_weights=top_weights)
+    encoder = build_encoder(name, resnet50_weights=resnet50_weights, top_weights=top_weights, weights_id=weights_id)
     if runtime == "tensorflow":
         return encoder
     with tempfile.TemporaryDirectory(prefix="encoder-onnx-") as folder:
