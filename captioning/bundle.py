@@ -16,17 +16,14 @@ import numpy as np
 
 import keras
 
+from captioning.bundle_error import BundleError
 from captioning.decoder import AttentionDecoder, DecoderConfig
 from captioning.directory_swap import readable_directory, replace_directory
-from captioning.encoder_top import TOP_WEIGHTS_FILE, EncoderTopConfig, save_top_weights
+from captioning.encoder_top import TOP_WEIGHTS_FILE, EncoderTopConfig, check_top_file, save_top_weights
 from captioning.text import Vocabulary
 
 CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE = "config.json", "vocab.json", "decoder.weights.npz"
 FORMAT_VERSION = 1
-
-
-class BundleError(ValueError):
-    """A directory that is not a loadable model bundle."""
 
 
 @dataclass
@@ -133,12 +130,12 @@ def read_bundle_config(directory: Path) -> BundleConfig:
 
 
 def encoder_top_weights(directory: Path, config: BundleConfig) -> Path | None:
-    """The bundle's fine-tuned encoder top, or None when it runs the encoder as ImageNet trained it."""
+    """The bundle's fine-tuned encoder top, or None when it runs the encoder as ImageNet trained it;
+    EncoderTopError (a BundleError) when it is missing, damaged, or holds other blocks than config.json says."""
     if config.encoder_top is None:
         return None
     path = readable_directory(directory) / TOP_WEIGHTS_FILE
-    if not path.is_file():
-        raise BundleError(f"{directory}: config.json names an encoder top but {TOP_WEIGHTS_FILE} is missing")
+    check_top_file(path, config.encoder_top)
     return path
 
 
