@@ -146,7 +146,6 @@ class Trainer:
         self.vocab = vocab
         self.cache = cache
         self.encoder_top = encoder_top
-        self.trained_top = encoder_top.model if encoder_top is not None and encoder_top.trained else None
         grid_cells, channels = cache.grid.shape[1:]
         if self.trained_top is not None:  # the cache holds activations entering the top; the decoder reads its grid
             height, width, channels = self.trained_top.output_shape[1:]
@@ -186,6 +185,12 @@ class Trainer:
         self._train_step = None
         self._beam_search: CompiledBeamSearch | None = None  # built on first use with select_beam > 1
         self._content_words: np.ndarray | None = None
+
+    @property
+    def trained_top(self) -> keras.Model | None:
+        """The encoder top when it trains here (the cache then holds the activations entering it)."""
+        top = self.encoder_top
+        return top.model if top is not None and top.trained else None
 
     def _make_optimizer(self, learning_rate, steps: int, self_critical: bool = False) -> None:
         """Adam with cosine decay and the step function for one stage.
