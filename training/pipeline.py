@@ -13,7 +13,8 @@ from captioning.text import Vocabulary
 from training.checkpoint import Checkpoint, CheckpointError
 from training.features import CroppedEncoder, MirroredEncoder, build_feature_cache, cache_dir_for
 from training.flickr8k import load_flickr8k
-from training.train import EncoderTop, ProgressCallback, TrainConfig, Trainer, TrainResult
+from training.stages import ProgressCallback, TrainResult
+from training.train import EncoderTop, TrainConfig, Trainer
 
 log = logging.getLogger(__name__)
 
