@@ -16,16 +16,14 @@ import numpy as np
 
 import keras
 
+from captioning.bundle_error import BundleError
 from captioning.decoder import AttentionDecoder, DecoderConfig
-from captioning.encoder_top import TOP_WEIGHTS_FILE, EncoderTopConfig, save_top_weights
+from captioning.directory_swap import readable_directory, replace_directory
+from captioning.encoder_top import TOP_WEIGHTS_FILE, EncoderTopConfig, check_top_file, save_top_weights
 from captioning.text import Vocabulary
 
 CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE = "config.json", "vocab.json", "decoder.weights.npz"
 FORMAT_VERSION = 1
-
-
-class BundleError(ValueError):
-    """A directory that is not a loadable model bundle."""
 
 
 @dataclass
@@ -97,26 +95,34 @@ def load_decoder_weights(decoder: AttentionDecoder, path: Path) -> None:
 
 def save_bundle(directory: Path, config: BundleConfig, vocab: Vocabulary, decoder: AttentionDecoder,
                 encoder_top: keras.Model | None = None) -> Path:
-    """`encoder_top`: the fine-tuned top of the encoder (config.encoder_top says where it starts)."""
+    """Replace the bundle in `directory` whole (captioning/directory_swap.py): a stop or an error
+    while it is written leaves the previous bundle as it was, e.g. the best cross-entropy epoch
+    that self-critical training or a resumed run starts from. `encoder_top`: the fine-tuned top of
+    the encoder (config.encoder_top says where it starts)."""
     if (encoder_top is None) != (config.encoder_top is None):
         raise ValueError("a bundle's config names an encoder top exactly when its weights are saved")
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    save_decoder_weights(decoder, directory / WEIGHTS_FILE)
-    if encoder_top is not None:
-        save_top_weights(encoder_top, directory / TOP_WEIGHTS_FILE)
-    vocab.save(directory / VOCAB_FILE)
-    write_bundle_config(directory, config)
-    return directory
+
+    def write(folder: Path) -> None:
+        save_decoder_weights(decoder, folder / WEIGHTS_FILE)
+        if encoder_top is not None:
+            save_top_weights(encoder_top, folder / TOP_WEIGHTS_FILE)
+        vocab.save(folder / VOCAB_FILE)
+        write_bundle_config(folder, config)
+
+    return replace_directory(Path(directory), write)
 
 
 def write_bundle_config(directory: Path, config: BundleConfig) -> None:
-    """(Re)write config.json: also how metrics and search settings chosen after training get in."""
-    (Path(directory) / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    """(Re)write config.json, whole or not at all: also how metrics and search settings chosen
+    after training get in."""
+    path = Path(directory) / CONFIG_FILE
+    temporary = path.with_name(CONFIG_FILE + ".tmp")
+    temporary.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    temporary.replace(path)
 
 
 def read_bundle_config(directory: Path) -> BundleConfig:
-    path = Path(directory) / CONFIG_FILE
+    path = readable_directory(directory) / CONFIG_FILE
     try:
         return BundleConfig.from_dict(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -124,18 +130,18 @@ def read_bundle_config(directory: Path) -> BundleConfig:
 
 
 def encoder_top_weights(directory: Path, config: BundleConfig) -> Path | None:
-    """The bundle's fine-tuned encoder top, or None when it runs the encoder as ImageNet trained it."""
+    """The bundle's fine-tuned encoder top, or None when it runs the encoder as ImageNet trained it;
+    EncoderTopError (a BundleError) when it is missing, damaged, or holds other blocks than config.json says."""
     if config.encoder_top is None:
         return None
-    path = Path(directory) / TOP_WEIGHTS_FILE
-    if not path.is_file():
-        raise BundleError(f"{directory}: config.json names an encoder top but {TOP_WEIGHTS_FILE} is missing")
+    path = readable_directory(directory) / TOP_WEIGHTS_FILE
+    check_top_file(path, config.encoder_top)
     return path
 
 
 def load_decoder(directory: Path) -> tuple[BundleConfig, Vocabulary, AttentionDecoder]:
     """Config, vocabulary and decoder with its weights; raises BundleError for anything broken."""
-    directory = Path(directory)
+    directory = readable_directory(directory)
     config = read_bundle_config(directory)
     try:
         vocab = Vocabulary.load(directory / VOCAB_FILE)

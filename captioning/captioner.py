@@ -58,10 +58,12 @@ class Captioner:
         (captioning/encoder_runtimes.py)."""
         config, vocab, decoder = load_decoder(Path(bundle_dir))
         top_weights = encoder_top_weights(bundle_dir, config)
-        shared = encoder is not None and encoder.weights_id == encoder_weights_id(config.encoder, top_weights)
+        weights_id = encoder_weights_id(config.encoder, top_weights)  # hashes the top's file: once
+        shared = encoder is not None and encoder.weights_id == weights_id
         if not shared:
             encoder = build_runtime_encoder(config.encoder, encoder_runtime, resnet50_weights=resnet50_weights or "imagenet",
-                                            top_weights=top_weights, cache_dir=encoder_cache_dir)
+                                            top_weights=top_weights, cache_dir=encoder_cache_dir,
+                                            weights_id=weights_id)
         captioner = cls(config, vocab, decoder, encoder, max_pixels)
         captioner.warm_up(decoder_only=shared)
         return captioner

@@ -51,14 +51,15 @@ class ExportedEncoder(ImageEncoder):
 
 def build_runtime_encoder(name: str, runtime: str = "tensorflow", resnet50_weights: str | Path | None = "imagenet",
                           threads: int | None = None, top_weights: Path | None = None,
-                          cache_dir: Path | None = None) -> ImageEncoder:
+                          cache_dir: Path | None = None, weights_id: str | None = None) -> ImageEncoder:
     """The encoder `name` (with a bundle's fine-tuned top, if given), run by `runtime`;
     "tensorflow" is captioning.encoders' own. `cache_dir`: where exported files are kept
     (captioning/encoder_files.py); None exports into a temporary folder, for this load only.
-    A runtime that is not installed or whose file cannot be made falls back to TensorFlow."""
+    `weights_id`: as build_encoder's. A runtime that is not installed or whose file cannot be
+    made falls back to TensorFlow."""
     if runtime not in ENCODER_RUNTIMES:
         raise ValueError(f"unknown encoder runtime {runtime!r}; choose one of {list(ENCODER_RUNTIMES)}")
-    encoder = build_encoder(name, resnet50_weights=resnet50_weights, top_weights=top_weights)
+    encoder = build_encoder(name, resnet50_weights=resnet50_weights, top_weights=top_weights, weights_id=weights_id)
     if runtime == "tensorflow":
         return encoder
     try:

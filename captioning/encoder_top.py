@@ -13,19 +13,23 @@ from __future__ import annotations
 
 import hashlib
 import io
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from captioning.bundle_error import BundleError
+
 TOP_WEIGHTS_FILE = "encoder_top.weights.npz"
 BLOCK_LAYERS = ("expand", "expand_bn", "expand_relu", "dw", "dw_bn", "dw_relu", "project", "project_bn")
 HEAD_LAYERS = ("head_conv", "head_bn", "head_relu")
 
 
-class EncoderTopError(ValueError):
-    """Top weights that do not fit the encoder they are loaded into."""
+class EncoderTopError(BundleError):
+    """A fine-tuned top that is missing, damaged, or does not fit the encoder or the blocks named:
+    a kind of BundleError, so whoever handles a bundle that does not load handles this too."""
 
 
 @dataclass(frozen=True)
@@ -97,13 +101,41 @@ def top_weights_digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
+def _read_archive(path: Path, arrays: bool = True) -> dict[str, np.ndarray | None]:
+    """The archive's arrays by key (only its keys, mapped to None, with `arrays=False`: no decompressing)."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] if arrays else None for key in archive.files}
+    except FileNotFoundError as error:
+        raise EncoderTopError(f"{path} is missing") from error
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise EncoderTopError(f"{path} is damaged ({type(error).__name__}: {error})") from error
+
+
+def check_top_file(path: Path, config: EncoderTopConfig) -> None:
+    """The top a bundle's config.json names is there, reads, and holds the head and every block from
+    `config.first_block` on, none before: a top that half-loads over ImageNet's would serve an
+    encoder nobody trained."""
+    if not Path(path).is_file():
+        raise EncoderTopError(f"{Path(path).parent}: config.json names an encoder top from block {config.first_block}, but {Path(path).name} is missing")
+    keys = _read_archive(path, arrays=False).keys()
+    blocks = sorted({int(key.split("_")[0].removeprefix("block")) for key in keys if key.startswith("block")})
+    has_head = any(key.startswith(HEAD_LAYERS) for key in keys)
+    if not blocks or blocks != list(range(config.first_block, blocks[-1] + 1)) or not has_head:
+        held = f"blocks {blocks[0]}..{blocks[-1]}" if blocks else "no blocks"
+        raise EncoderTopError(
+            f"{path} holds {held} ({'with' if has_head else 'without'} the head), but config.json says the "
+            f"top is every block from {config.first_block} on and the head"
+        )
+
+
 def load_top_weights(backbone: keras.Model, path: Path) -> None:
     """Assign the archive's arrays to the backbone's variables of the same path."""
     variables = {variable.path: variable for variable in backbone.weights}
-    with np.load(path, allow_pickle=False) as archive:
-        for key in archive.files:
-            variable = variables.get(key)
-            value = archive[key]
-            if variable is None or tuple(variable.shape) != tuple(value.shape):
-                raise EncoderTopError(f"{path}: {key} does not fit encoder {backbone.name}")
-            variable.assign(value.astype(np.float32))
+    for key, value in _read_archive(path).items():
+        variable = variables.get(key)
+        if variable is None:
+            raise EncoderTopError(f"{path}: {key} is not a variable of encoder {backbone.name}")
+        if tuple(variable.shape) != tuple(value.shape):
+            raise EncoderTopError(f"{path}: {key} has shape {value.shape}, encoder {backbone.name}'s is {tuple(variable.shape)}")
+        variable.assign(value.astype(np.float32))

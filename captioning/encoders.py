@@ -166,9 +166,12 @@ def build_resnet50(weights: str | Path | None) -> keras.Model:
     )
 
 
-def build_encoder(name: str, resnet50_weights: str | Path | None = "imagenet", top_weights: Path | None = None) -> ImageEncoder:
+def build_encoder(name: str, resnet50_weights: str | Path | None = "imagenet", top_weights: Path | None = None,
+                  weights_id: str | None = None) -> ImageEncoder:
     """The encoder a bundle names; unknown names fail loudly so a decoder never meets foreign features.
-    `top_weights`: a bundle's fine-tuned encoder top (captioning/encoder_top.py), loaded over ImageNet's."""
+    `top_weights`: a bundle's fine-tuned encoder top (captioning/encoder_top.py), loaded over ImageNet's.
+    `weights_id`: encoder_weights_id(name, top_weights) where the caller has it already (it hashes
+    the top's file)."""
     if name not in SPECS:
         raise ValueError(f"unknown encoder {name!r}; choose one of {sorted(SPECS)}")
     spec = SPECS[name]
@@ -179,7 +182,7 @@ def build_encoder(name: str, resnet50_weights: str | Path | None = "imagenet", t
     if top_weights is not None:
         load_top_weights(backbone, top_weights)
         classifier = None  # the fine-tuned head no longer feeds ImageNet's classifier
-    return ImageEncoder(spec, backbone, classifier, encoder_weights_id(name, top_weights))
+    return ImageEncoder(spec, backbone, classifier, weights_id or encoder_weights_id(name, top_weights))
 
 
 def encoder_weights_id(name: str, top_weights: Path | None = None) -> str:

@@ -3,7 +3,7 @@
 After every epoch RUN_DIR/checkpoint/ holds what the next epoch needs: the trained variables, each
 optimizer's variables (iteration count, Adam moments, moving averages), where the run stands (stage,
 epoch, best score, patience counter, history), the config, the vocabulary and what the caller needs
-to rebuild the run. It is written into a temporary directory that is then renamed into place, so an
+to rebuild the run. It replaces the previous one whole (captioning/directory_swap.py), so an
 interruption leaves the previous epoch's checkpoint or this one's, never a mixture. Arrays are a
 NumPy archive read with allow_pickle=False, everything else JSON; no pickle.
 
@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from captioning.directory_swap import readable_directory, replace_directory
 from captioning.text import Vocabulary
 
 CHECKPOINT_DIR = "checkpoint"
@@ -79,30 +78,16 @@ def write_checkpoint(
 ) -> Path:
     """Replace RUN_DIR/checkpoint with this state; `variables` are the trained variables by stable
     name, `optimizers` the optimizers by name (each with all its variables)."""
-    final = Path(run_dir) / CHECKPOINT_DIR
-    temporary, previous = final.with_name(final.name + ".tmp"), final.with_name(final.name + ".old")
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir(parents=True)
     arrays = {key: v.numpy() for key, v in _archive_variables(variables, optimizers).items()}
     state = {"format_version": FORMAT_VERSION, "progress": dataclasses.asdict(progress), "config": config, "run": run}
-    with open(temporary / ARRAYS_FILE, "wb") as file:
-        np.savez(file, **arrays)  # uncompressed: Adam moments hardly compress, and writing stays fast
-        _sync(file)
-    vocab.save(temporary / VOCAB_FILE)
-    with open(temporary / STATE_FILE, "w") as file:
-        file.write(json.dumps(state, indent=1, default=_plain))
-        _sync(file)
-    if final.exists():  # a directory cannot be renamed over a non-empty one: move the old one aside first
-        shutil.rmtree(previous, ignore_errors=True)
-        final.replace(previous)
-    temporary.replace(final)
-    shutil.rmtree(previous, ignore_errors=True)
-    return final
 
+    def write(folder: Path) -> None:
+        with open(folder / ARRAYS_FILE, "wb") as file:
+            np.savez(file, **arrays)  # uncompressed: Adam moments hardly compress, and writing stays fast
+        vocab.save(folder / VOCAB_FILE)
+        (folder / STATE_FILE).write_text(json.dumps(state, indent=1, default=_plain))
 
-def _sync(file) -> None:
-    file.flush()
-    os.fsync(file.fileno())
+    return replace_directory(Path(run_dir) / CHECKPOINT_DIR, write)
 
 
 def _plain(value):
@@ -114,12 +99,9 @@ def _plain(value):
 
 def read_checkpoint(run_dir: Path) -> Checkpoint:
     """The run's last checkpoint; CheckpointError says what is missing or damaged."""
-    directory = Path(run_dir) / CHECKPOINT_DIR
+    directory = readable_directory(Path(run_dir) / CHECKPOINT_DIR)  # or its .old, whole, after a stop between renames
     if not directory.is_dir():
-        previous = directory.with_name(directory.name + ".old")
-        if not previous.is_dir():  # .old alone: interrupted between the two renames, and still whole
-            raise CheckpointError(f"no checkpoint in {run_dir} (no {CHECKPOINT_DIR}/ there): nothing to resume before a first epoch has finished")
-        directory = previous
+        raise CheckpointError(f"no checkpoint in {run_dir} (no {CHECKPOINT_DIR}/ there): nothing to resume before a first epoch has finished")
     try:
         state = json.loads((directory / STATE_FILE).read_text())
         if state.get("format_version") != FORMAT_VERSION:

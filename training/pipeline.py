@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from captioning.bundle import encoder_top_weights, load_decoder, read_bundle_config
+from captioning.bundle import BundleConfig, encoder_top_weights, load_decoder, read_bundle_config
 from captioning.decoder import AttentionDecoder, DecoderConfig
 from captioning.encoder_top import EncoderTopConfig, top_model
 from captioning.encoders import bottom_encoder, build_encoder
@@ -13,7 +13,8 @@ from captioning.text import Vocabulary
 from training.checkpoint import Checkpoint, CheckpointError
 from training.features import CroppedEncoder, MirroredEncoder, build_feature_cache, cache_dir_for
 from training.flickr8k import load_flickr8k
-from training.train import EncoderTop, ProgressCallback, TrainConfig, Trainer, TrainResult
+from training.stages import ProgressCallback, TrainResult
+from training.train import EncoderTop, TrainConfig, Trainer
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def train_on_flickr8k(
             "init_from": str(init_from) if init_from is not None else None}
     train, train_paths = flickr8k_captions(flickr8k_dir, "train", train_limit)
     val, val_paths = flickr8k_captions(flickr8k_dir, "val", val_limit)
-    decoder = None
+    decoder, parent = None, None
     info = {"data": "flickr8k", "splits": {"train": "Flickr_8k.trainImages.txt", "val": "Flickr_8k.devImages.txt"}, "val_images": len(val)}
     if init_from is not None:
         parent, vocab, decoder = load_decoder(init_from)
@@ -53,7 +54,7 @@ def train_on_flickr8k(
     else:
         vocab = Vocabulary.build((c for caps in train.values() for c in caps), config.min_word_count)
     log.info("vocabulary: %d words (min count %d)", len(vocab), config.min_word_count)
-    trainer = _trainer(config, vocab, decoder, features_root, train_paths, val_paths, init_from)
+    trainer = _trainer(config, vocab, decoder, features_root, train_paths, val_paths, init_from, parent)
     return trainer.fit(train, val, out_dir, version, training_info=info, on_progress=on_progress, run_args=data)
 
 
@@ -72,18 +73,20 @@ def resume_on_flickr8k(
     train, train_paths = flickr8k_captions(Path(data["flickr8k"]), "train", data["train_limit"])
     val, val_paths = flickr8k_captions(Path(data["flickr8k"]), "val", data["val_limit"])
     init_from = Path(data["init_from"]) if data.get("init_from") else None
-    trainer = _trainer(config, checkpoint.vocab, decoder, Path(data["features"]), train_paths, val_paths, init_from)
+    parent = read_bundle_config(init_from) if init_from is not None else None
+    trainer = _trainer(config, checkpoint.vocab, decoder, Path(data["features"]), train_paths, val_paths, init_from, parent)
     return trainer.fit(train, val, run_dir, checkpoint.run["version"], training_info=checkpoint.run["training_info"],
                        on_progress=on_progress, run_args=data, resume=checkpoint)
 
 
 def _trainer(config: TrainConfig, vocab: Vocabulary, decoder: AttentionDecoder | None, features_root: Path,
-             train_paths: dict[str, Path], val_paths: dict[str, Path], init_from: Path | None = None) -> Trainer:
+             train_paths: dict[str, Path], val_paths: dict[str, Path], init_from: Path | None,
+             parent: BundleConfig | None) -> Trainer:
     """A Trainer over the feature caches of the photos and, as the config asks, their mirrored and
     cropped views; with `finetune_encoder_from`, the caches hold what enters the encoder's top and
-    the top trains too. A parent bundle's (`init_from`) fine-tuned top is where that top starts,
-    or, without fine-tuning, is carried into the new bundles unchanged."""
-    parent = read_bundle_config(init_from) if init_from is not None else None
+    the top trains too. A parent bundle's (`init_from`, whose config the caller has read: `parent`)
+    fine-tuned top is where that top starts, or, without fine-tuning, is carried into the new
+    bundles unchanged."""
     top_weights = encoder_top_weights(init_from, parent) if parent is not None else None
     parent_top = parent.encoder_top if parent is not None else None
     encoder = build_encoder(config.encoder, top_weights=top_weights)

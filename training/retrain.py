@@ -51,7 +51,8 @@ from training.pipeline import flickr8k_captions
 from training.plots import plot_training_curves
 from training.promotion import GATED_METRICS, decide_promotion
 from training.self_critical import with_feedback
-from training.train import EncoderTop, SelectionGate, TrainConfig, Trainer
+from training.stages import SelectionGate
+from training.train import EncoderTop, TrainConfig, Trainer
 
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[dict], None]

@@ -1,5 +1,6 @@
 """Training the attention decoder from cached features: cross-entropy, then optionally
-self-critical sequence training (SCST) on CIDEr-D, with early stopping on val.
+self-critical sequence training (SCST) on CIDEr-D, with early stopping on val. The Trainer holds
+the models, their optimizers and the step function; training/stages.py runs the epochs.
 
 The whole caption runs inside one tf.function per length bucket; features sit in a tf.Variable so
 batches are gathered in-graph instead of copied from Python.
@@ -7,11 +8,8 @@ batches are gathered in-graph instead of copied from Python.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import math
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,27 +17,22 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
-from captioning.bundle import WEIGHTS_FILE, BundleConfig, load_decoder_weights, save_bundle, save_decoder_weights
 from captioning.decoder import AttentionDecoder, DecoderConfig
-from captioning.encoder_top import TOP_WEIGHTS_FILE, EncoderTopConfig, load_top_weights
-from captioning.metrics import CiderD, score_captions
+from captioning.encoder_top import EncoderTopConfig
+from captioning.metrics import score_captions
 from captioning.search import CompiledBeamSearch, CompiledDecoder, CompiledSampler, greedy_search, never_generated_bias
-from captioning.specificity import SPECIFICITY_KEYS, caption_specificity
+from captioning.specificity import caption_specificity
 from captioning.text import Vocabulary
-from training.checkpoint import Checkpoint, Progress, check_fits, first_epoch, restore_variables, write_checkpoint
+from training.checkpoint import Checkpoint, restore_variables
 from training.cpu import cpu_has_bfloat16
-from training.data import BUCKET_BOUNDARIES, CaptionExamples, batched_dataset, make_examples
 from training.epoch_seeds import seed_epoch
 from training.features import FeatureCache
 from training.finetune import IMAGE_WORDS_KERNEL, VOCAB_AXES
-from training.self_critical import SelfCriticalData, distinctive_rewards
+from training.self_critical import SelfCriticalData
+from training.stages import ProgressCallback, SelectionGate, StageRun, TrainResult
 
 log = logging.getLogger(__name__)
-ProgressCallback = Callable[[dict], None]
-# An epoch's captions of the selection photos → (would this epoch pass the promotion rule, its scores).
-SelectionGate = Callable[[dict[str, str]], tuple[bool, dict[str, float]]]
 
 
 @dataclass
@@ -96,13 +89,6 @@ class EncoderTop:
     trained: bool = True
 
 
-@dataclass
-class TrainResult:
-    bundle_dir: Path
-    history: list[dict]
-    best_scores: dict
-
-
 def with_view_rows(cache: FeatureCache, views: list[FeatureCache]) -> np.ndarray:
     """The cache's grid followed by each view's grid (mirrored, cropped) in the same row order, so
     view k of row i is row i + k·N; a photo a view lacks (e.g. a val photo) repeats its own features."""
@@ -145,7 +131,6 @@ class Trainer:
         self.vocab = vocab
         self.cache = cache
         self.encoder_top = encoder_top
-        self.trained_top = encoder_top.model if encoder_top is not None and encoder_top.trained else None
         grid_cells, channels = cache.grid.shape[1:]
         if self.trained_top is not None:  # the cache holds activations entering the top; the decoder reads its grid
             height, width, channels = self.trained_top.output_shape[1:]
@@ -185,6 +170,12 @@ class Trainer:
         self._train_step = None
         self._beam_search: CompiledBeamSearch | None = None  # built on first use with select_beam > 1
         self._content_words: np.ndarray | None = None
+
+    @property
+    def trained_top(self) -> keras.Model | None:
+        """The encoder top when it trains here (the cache then holds the activations entering it)."""
+        top = self.encoder_top
+        return top.model if top is not None and top.trained else None
 
     def _make_optimizer(self, learning_rate, steps: int, self_critical: bool = False) -> None:
         """Adam with cosine decay and the step function for one stage.
@@ -296,8 +287,20 @@ class Trainer:
             configs["encoder_top"] = {**self.encoder_top.config.to_dict(), "trained": self.encoder_top.trained}
         return configs
 
-    def _seed_epoch(self, stage: str, epoch: int) -> None:
+    def reseed(self, stage: str, epoch: int) -> None:
+        """Every random draw of the epoch from (seed, stage, epoch): a resumed run draws what an uninterrupted one would."""
         seed_epoch(self.config.seed, stage, epoch, self._seed_states)
+
+    def start_stage(self, learning_rate: float, steps: int, self_critical: bool = False, resume: Checkpoint | None = None) -> None:
+        """The stage's optimizers and step function; `resume`: a checkpoint written within this
+        stage, whose optimizer state (step count, moments, averages) goes on."""
+        self._make_optimizer(learning_rate, steps, self_critical)
+        if resume is not None:
+            restore_variables(resume, optimizers=self.checkpoint_optimizers())
+
+    def train_step(self, rows: tf.Tensor, tokens: tf.Tensor, weights: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """One optimizer step of the current stage on these feature rows: (negative log-likelihood, attention penalty)."""
+        return self._train_step(rows, tokens, weights)
 
     @property
     def averaging(self) -> bool:
@@ -376,127 +379,8 @@ class Trainer:
         checkpoint as `resume`, a new Trainer on the same data goes on from the next epoch and ends
         with the bundle and history of an uninterrupted run. `checkpoints=False` writes none.
         """
-        c = self.config
-        self_critical = self_critical or SelfCriticalData(train)
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        examples = make_examples(train, self.cache, self.vocab, c.max_words, weights)
-        steps_per_epoch = max(1, len(examples.tokens) // c.batch_size)
-        run = {"version": version, "training_info": training_info or {}, "models": self.model_configs(),
-               "train_captions": len(examples.tokens), "args": run_args or {}}
-        done = resume.progress if resume is not None else None
-        if resume is not None:
-            check_fits(resume, c.to_dict(), run, self.vocab)
-            restore_variables(resume, self.checkpoint_variables())
-            log.info("resuming after %s epoch %d of %s", done.stage, done.epoch, out_dir)
-        history: list[dict] = list(done.history) if done else []
-        # (passes the gate, score)
-        best_score, best_scores, stale = (done.best_score, done.best_scores, done.stale) if done else ((False, -math.inf), {}, 0)
-        bundle_dir = out_dir / "bundle"
-        info = {**(training_info or {}), "train_images": len(train), "train_captions": len(examples.tokens), "config": c.to_dict()}
-        emit = on_progress or (lambda event: None)
-        xe_epochs = min(c.epochs, c.stop_after_epochs or c.epochs)
-
-        def finish_epoch(stage: str, epoch: int, loss: float, seconds: float) -> bool:
-            """Score the epoch (the stage's `epoch`-th) on val; with weight averaging both the average
-            and the raw weights are scored, and whichever beats the best so far becomes the bundle.
-            Then the checkpoint, and only then the progress event: an event's epoch is saved."""
-            nonlocal stale
-            number = epoch if stage == "xe" else c.epochs + epoch
-            record = {"stage": stage, "epoch": number, "loss": loss, "seconds": round(seconds, 1), "val_search": self.val_search}
-
-            def score_weights(prefix: str, suffix: str) -> dict:
-                """Val scores of the decoder's current weights, into the record (and kept on disk if asked)."""
-                scores, captions = self.evaluate(val)
-                record.update({f"{prefix}{k}": v for k, v in scores.items() if k.startswith(("BLEU", "CIDEr")) or k in SPECIFICITY_KEYS})
-                if gate is not None:
-                    passes, gated = gate(captions)
-                    scores = {**scores, "passes_gate": passes}
-                    record.update({f"{prefix}gate_{k}": v for k, v in gated.items()} | {f"{prefix}passes_gate": passes})
-                if c.keep_epoch_weights:
-                    (out_dir / "epochs").mkdir(exist_ok=True)
-                    save_decoder_weights(self.decoder, out_dir / "epochs" / f"{number:02d}-{stage}{suffix}.weights.npz")
-                return scores
-
-            raw_scores = score_weights("val_raw_", "-raw") if self.averaging else None
-            with self.averaged_weights():
-                scores = score_weights("val_", "")
-                history.append(record)
-                (out_dir / "history.json").write_text(json.dumps(history, indent=1))
-                kept = keep_if_best(scores, record, "average" if raw_scores is not None else None)
-            if raw_scores is not None and keep_if_best(raw_scores, record, "raw"):
-                kept = "raw"
-            log.info("%s epoch %d: loss %.3f, val %s BLEU-4 %.3f CIDEr %.3f%s", stage, number, loss, self.val_search, scores["BLEU-4"], scores["CIDEr"], f" (best: {kept})" if kept else "")
-            if not kept:
-                stale += 1
-            stopped = stale >= c.patience
-            if checkpoints:
-                stage_over = stopped or epoch >= (xe_epochs if stage == "xe" else c.scst_epochs)
-                progress = Progress(stage, epoch, stopped, stage_over and (stage == "scst" or not c.scst_epochs), best_score, best_scores, stale, history)
-                write_checkpoint(out_dir, progress, c.to_dict(), run, self.vocab, self.checkpoint_variables(), self.checkpoint_optimizers())
-            emit({"event": "epoch", **record, "epochs": total_epochs})
-            return stopped
-
-        def keep_if_best(scores: dict, record: dict, weights: str | None) -> str | None:
-            """Save the decoder as it is now as the bundle if `scores` beat the best so far; says which
-            weights were kept."""
-            nonlocal best_score, best_scores, stale
-            score = (scores.get("passes_gate", True), scores[c.select_on])
-            if score <= best_score:
-                return None
-            best_score, best_scores, stale = score, scores, 0
-            best = {**record, "weights": weights} if weights else record
-            top = self.encoder_top
-            config = BundleConfig(
-                version, c.encoder, self.decoder.config, length_penalty=c.length_penalty, block_repeats=c.block_repeats,
-                training={**info, "best_epoch": best}, metrics={f"val_{self.val_search}": scores},
-                encoder_top=top.config if top else None,
-            )
-            save_bundle(bundle_dir, config, self.vocab, self.decoder, top.model if top else None)
-            return weights or "weights"
-
-        total_epochs = c.epochs + c.scst_epochs
-        if c.epochs and (first := first_epoch(done, "xe", xe_epochs)) is not None:
-            self._make_optimizer(c.learning_rate, steps_per_epoch * c.epochs)
-            if first > 1:  # within the stage: its optimizer (step count, moments, averages) goes on too
-                restore_variables(resume, optimizers=self.checkpoint_optimizers())
-            for epoch in range(first, xe_epochs + 1):
-                started = time.time()
-                self._seed_epoch("xe", epoch)
-                loss = self._run_xe_epoch(examples, epoch, steps_per_epoch)
-                if finish_epoch("xe", epoch, loss, time.time() - started):
-                    break
-        if c.scst_epochs and (first := first_epoch(done, "scst", c.scst_epochs)) is not None:
-            if first == 1:
-                if bundle_dir.exists():  # continue from the best cross-entropy weights
-                    load_decoder_weights(self.decoder, bundle_dir / WEIGHTS_FILE)
-                    if self.trained_top is not None:
-                        load_top_weights(self.trained_top, bundle_dir / TOP_WEIGHTS_FILE)
-                stale = 0  # SCST gets its own patience; the best score to beat carries over
-            images_per_batch = c.scst_images_per_batch
-            steps = c.scst_epochs * math.ceil(self_critical.draws_per_epoch / images_per_batch)
-            self._make_optimizer(c.scst_learning_rate, steps, self_critical=True)
-            if first > 1:
-                restore_variables(resume, optimizers=self.checkpoint_optimizers())
-            cider = self_critical.reward()
-            for epoch in range(first, c.scst_epochs + 1):
-                started = time.time()
-                self._seed_epoch("scst", epoch)
-                reward = self._run_scst_epoch(self_critical, cider, epoch)
-                if finish_epoch("scst", epoch, -reward, time.time() - started):
-                    break
-        return TrainResult(bundle_dir, history, best_scores)
-
-    def _run_xe_epoch(self, examples: CaptionExamples, epoch: int, steps: int) -> float:
-        dataset = batched_dataset(examples, self.config.batch_size, self.config.seed + epoch)
-        losses = []
-        with tqdm(dataset, total=steps, desc=f"epoch {epoch} (xe)", unit="batch", leave=False) as bar:
-            for rows, tokens, weights in bar:
-                nll, _ = self._train_step(rows, tokens, weights)
-                losses.append(float(nll))
-                if len(losses) % 20 == 0:
-                    bar.set_postfix(loss=f"{np.mean(losses[-100:]):.3f}")
-        return float(np.mean(losses))
+        return StageRun(self, train, val, out_dir, version, weights, training_info, on_progress, self_critical, gate,
+                        run_args, resume, checkpoints).train()
 
     def self_critical_rows(self, names: list[str], rng: np.random.Generator) -> np.ndarray:
         """Feature rows for k samples of each image: with `scst_mirror`, each image is seen as itself
@@ -505,33 +389,3 @@ class Trainer:
         if self.mirror_offset and self.config.scst_mirror:
             rows = rows + self.mirror_offset * (rng.random(len(rows)) < 0.5)
         return np.repeat(rows, self.config.scst_samples)
-
-    def _run_scst_epoch(self, data: SelfCriticalData, cider: CiderD, epoch: int) -> float:
-        """Sample k captions per image; advantage = (reward − mean reward of the image's other samples)
-        × the image's weight."""
-        c = self.config
-        rng = np.random.default_rng(c.seed + epoch)
-        names = data.epoch_order(rng)
-        rewards_seen = []
-        batches = range(0, len(names), c.scst_images_per_batch)
-        with tqdm(batches, desc=f"epoch {epoch} (scst)", unit="batch", leave=False) as bar:
-            for batch, start in enumerate(bar):
-                chunk = names[start : start + c.scst_images_per_batch]
-                rows = tf.constant(self.self_critical_rows(chunk, rng), tf.int32)
-                grid = self.grid_of_rows(rows)
-                samples = self.sampler(grid, seed=(c.seed + epoch) * 100_000 + batch)
-                words = [s.ids[: c.max_words] for s in samples]  # one that never ended is cut where training cuts
-                rewards = distinctive_rewards(cider, chunk, [self.vocab.decode(ids) for ids in words], c.scst_samples,
-                                              c.scst_contrast, c.scst_contrast_photos)
-                baseline = (rewards.sum(axis=1, keepdims=True) - rewards) / (c.scst_samples - 1)
-                advantages = ((rewards - baseline) * data.step_weights(chunk)[:, None]).reshape(-1).astype(np.float32)
-                longest = max(len(ids) for ids in words) + 2
-                length = min(b for b in BUCKET_BOUNDARIES + [64] if b >= longest)  # one trace per bucket
-                tokens = np.zeros((len(samples), length), np.int32)
-                for i, ids in enumerate(words):
-                    seq = [self.vocab.start_id, *ids, self.vocab.end_id]
-                    tokens[i, : len(seq)] = seq
-                self._train_step(rows, tf.constant(tokens), tf.constant(advantages))
-                rewards_seen.append(rewards.mean())
-                bar.set_postfix(reward=f"{np.mean(rewards_seen[-20:]):.3f}")
-        return float(np.mean(rewards_seen))

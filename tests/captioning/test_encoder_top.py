@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from captioning.bundle import BundleError, load_decoder
+from captioning.bundle import BundleError, load_decoder, read_bundle_config, write_bundle_config
 from captioning.captioner import Captioner
-from captioning.encoder_top import TOP_WEIGHTS_FILE, last_block, top_model
+from captioning.encoder_top import TOP_WEIGHTS_FILE, EncoderTopConfig, EncoderTopError, last_block, top_model
 from captioning.encoders import bottom_encoder, build_encoder
 from captioning.testing import write_random_bundle
 from encoder_top_bundles import write_fine_tuned_bundle
@@ -66,8 +66,42 @@ def test_a_fine_tuned_encoder_is_not_shared_with_a_version_that_runs_imagenets(f
     assert plain.encoder is not fine_tuned.encoder and plain.encoder.weights_id == ENCODER
 
 
-def test_a_bundle_that_names_a_top_without_its_weights_is_refused(fine_tuned_bundle):
+def test_a_bundle_that_names_a_top_without_its_weights_is_refused_as_a_bundle_error(fine_tuned_bundle):
     bundle, _ = fine_tuned_bundle
     (bundle / TOP_WEIGHTS_FILE).unlink()
-    with pytest.raises(BundleError, match=TOP_WEIGHTS_FILE):
+    with pytest.raises(BundleError, match=f"names an encoder top from block \\d+, but {TOP_WEIGHTS_FILE} is missing") as raised:
         Captioner.load(bundle)
+    assert isinstance(raised.value, EncoderTopError)
+
+
+def test_a_bundle_with_a_damaged_top_is_refused_as_a_bundle_error(fine_tuned_bundle):
+    bundle, _ = fine_tuned_bundle
+    (bundle / TOP_WEIGHTS_FILE).write_bytes(b"PK\x03\x04 cut short by a full disk")
+    with pytest.raises(BundleError, match=f"{TOP_WEIGHTS_FILE} is damaged"):
+        Captioner.load(bundle)
+
+
+def test_a_top_that_starts_at_another_block_than_config_json_says_is_refused(fine_tuned_bundle):
+    bundle, _ = fine_tuned_bundle
+    config = read_bundle_config(bundle)
+    saved = config.encoder_top.first_block
+    config.encoder_top = EncoderTopConfig(saved - 1)  # the file holds only the blocks from `saved` on
+    write_bundle_config(bundle, config)
+    with pytest.raises(EncoderTopError, match=f"holds blocks {saved}..{saved} \\(with the head\\), but config.json says the top is every block from {saved - 1} on"):
+        Captioner.load(bundle)
+
+
+def test_a_top_of_the_wrong_shape_is_refused_naming_the_array(fine_tuned_bundle):
+    bundle, _ = fine_tuned_bundle
+    with np.load(bundle / TOP_WEIGHTS_FILE, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    arrays["head_conv/kernel"] = arrays["head_conv/kernel"][..., :640]  # another encoder's head width
+    np.savez_compressed(bundle / TOP_WEIGHTS_FILE, **arrays)
+    with pytest.raises(BundleError, match=r"head_conv/kernel has shape \(1, 1, \d+, 640\), encoder efficientnet_lite0's is \(1, 1, \d+, 1280\)"):
+        Captioner.load(bundle)
+
+
+def test_a_top_from_a_block_the_encoder_does_not_have_is_refused(imagenet_encoder):
+    blocks = last_block(imagenet_encoder.backbone)
+    with pytest.raises(EncoderTopError, match=f"has blocks 1..{blocks}, not {blocks + 1}"):
+        top_model(imagenet_encoder.backbone, blocks + 1)

@@ -5,14 +5,17 @@ import pytest
 
 from captioning import metrics
 
-from captioning.bundle import load_decoder
+from captioning.bundle import load_decoder, save_bundle
 from captioning.encoder_top import TOP_WEIGHTS_FILE, EncoderTopConfig, last_block, load_top_weights, top_model
 from captioning.encoders import build_encoder
+from captioning.testing import write_random_bundle
 from captioning.text import Vocabulary
 from training.features import FeatureCache
+from training.pipeline import resume_on_flickr8k, train_on_flickr8k
 from training.train import EncoderTop, TrainConfig, Trainer
 
 from test_resume import interrupt_after
+from test_train_smoke import make_kaggle_flickr8k
 from tiny_trainer import TINY, TRAIN, VAL, WORDS
 from training.checkpoint import read_checkpoint
 
@@ -89,3 +92,35 @@ def test_a_fine_tuning_run_stopped_and_resumed_ends_with_the_uninterrupted_runs_
     for got_weights, want_weights in zip(resumed.decoder.get_weights(), whole.decoder.get_weights(), strict=True):
         np.testing.assert_allclose(got_weights, want_weights, rtol=0, atol=1e-5)
     assert any(key.startswith("optimizer/encoder_top/") for key in read_checkpoint(tmp_path / "parts").arrays)
+
+
+def read_archive(path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as archive:
+        return {key: archive[key] for key in archive.files}
+
+
+@pytest.mark.slow
+def test_a_run_from_a_fine_tuned_parent_carries_its_top_unchanged_also_when_resumed(tmp_path):
+    make_kaggle_flickr8k(tmp_path / "flickr8k", images_per_split=(8, 4))
+    parent = write_random_bundle(tmp_path / "parent", "efficientnet_lite0")
+    encoder = build_encoder("efficientnet_lite0")
+    top = top_model(encoder.backbone, last_block(encoder.backbone))
+    for variable in top.trainable_variables:
+        variable.assign(variable.numpy() * 1.1)
+    parent_config, vocab, decoder = load_decoder(parent)
+    parent_config.encoder_top = EncoderTopConfig(last_block(encoder.backbone))
+    save_bundle(parent, parent_config, vocab, decoder, top)
+    config = TrainConfig(encoder="efficientnet_lite0", epochs=2, batch_size=4, min_word_count=1)
+    run_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train_on_flickr8k(tmp_path / "flickr8k", tmp_path / "features", run_dir, config, "child", init_from=parent,
+                          on_progress=interrupt_after(1))
+    result = resume_on_flickr8k(run_dir, read_checkpoint(run_dir))
+    assert [record["epoch"] for record in result.history] == [1, 2]
+    child_config, _, _ = load_decoder(result.bundle_dir)
+    assert child_config.encoder_top == parent_config.encoder_top
+    assert child_config.training["parent"]["version"] == parent_config.version
+    want, got = read_archive(parent / TOP_WEIGHTS_FILE), read_archive(result.bundle_dir / TOP_WEIGHTS_FILE)
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        np.testing.assert_array_equal(got[key], value, err_msg=key)
