@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,7 @@ pytestmark = pytest.mark.slow
 
 def test_export_encoder_makes_the_file_a_workers_load_then_reads_without_exporting(monkeypatch, tmp_path, capsys, caplog):
     bundle, _ = write_fine_tuned_bundle(tmp_path / "bundle")
-    cache = tmp_path / "encoders"
-    monkeypatch.setenv("ENCODER_CACHE_DIR", str(cache))
+    cache = Path(os.environ["ENCODER_CACHE_DIR"])  # the run's (tests/conftest.py): later tests find the file
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     get_settings.cache_clear()
     try:
@@ -33,7 +33,7 @@ def test_export_encoder_makes_the_file_a_workers_load_then_reads_without_exporti
     captioner = Captioner.load(bundle, encoder_runtime="onnxruntime", encoder_cache_dir=cache)
     assert isinstance(captioner.encoder, ExportedEncoder)  # the fine-tuned top's file, found
     assert not [r for r in caplog.records if r.getMessage().startswith("exported encoder")]
-    assert sorted(cache.glob("*.onnx")) == [path] and path.stat().st_mtime_ns == modified
+    assert path.stat().st_mtime_ns == modified
 
 
 def test_export_encoder_says_why_when_the_cache_cannot_be_written(monkeypatch, tmp_path, capsys):
