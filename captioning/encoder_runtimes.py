@@ -23,11 +23,12 @@ from captioning.onnx_sessions import RUNTIME_LOADERS, EncoderRuntimeError, GridF
 log = logging.getLogger(__name__)
 
 ENCODER_RUNTIMES = ("tensorflow", "onnxruntime", "openvino")
-# Photos per runtime call. ONNX Runtime on a CPU is fastest per photo one photo at a time (its
-# convolutions already use every core; a batch's activations fall out of the caches):
-# benchmarks/encoder_batch_sizes.py, docs/captioning.md#encoder-runtimes. Beam search still gets
+# Photos per runtime call. ONNX Runtime on a CPU gains nothing from larger batches (its
+# convolutions already use every core; a large batch's activations fall out of the caches): two
+# photos a call was fastest here on a quiet machine and within 3 % of one on a busy one
+# (benchmarks/encoder_batch_sizes.py, docs/captioning.md#encoder-runtimes). Beam search still gets
 # the whole batch.
-EXPORTED_ENCODER_CHUNK = 1
+EXPORTED_ENCODER_CHUNK = 2
 
 
 class ExportedEncoder(ImageEncoder):
