@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     # Before any subcommand runs: `captionbot up`'s children are this command too, so they share it.
     configure_logging([*configured_tokens(), getattr(args, "token", None)], verbose=args.verbose)
     try:
-        if not args.verbose and loads_tensorflow(args.command, getattr(args, "queues", None)):
+        if not args.verbose and loads_tensorflow(args.command, getattr(args, "queues", None), getattr(args, "action", None)):
             import_tensorflow_quietly()
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:

@@ -52,8 +52,11 @@ def import_tensorflow_quietly() -> None:
         import tensorflow  # noqa: F401
 
 
-def loads_tensorflow(command: str, queues: list[str] | None) -> bool:
-    """Whether this subcommand loads the model (a worker does on the captions queue, its default)."""
+def loads_tensorflow(command: str, queues: list[str] | None, action: str | None = None) -> bool:
+    """Whether this subcommand loads the model (a worker does on the captions queue, its default;
+    `model activate` checks the decoder loads, `model export-encoder` builds the encoder)."""
     if command == "worker":
         return "captions" in (queues or ["captions"])
+    if command == "model":
+        return action in ("activate", "export-encoder")
     return command in ("caption", "train", "evaluate", "tune-length-penalty", "retrain")

@@ -105,6 +105,15 @@ def test_caption_prints_sentences_as_the_chat_does_and_raw_prints_the_models_tex
         assert not [chatter for chatter in TENSORFLOW_CHATTER if chatter in output], output
 
 
+def test_export_encoder_prints_the_files_path_and_no_tensorflow_chatter(tmp_path, service_model_bundle):
+    # ENCODER_CACHE_DIR is the run's (tests/conftest.py), so an export made before is found.
+    result = captionbot(["model", "export-encoder", "--model", str(service_model_bundle)], DATA_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    path = Path(result.stdout.strip())
+    assert path.suffix == ".onnx" and path.is_file() and path.with_suffix(".json").is_file()
+    assert not [chatter for chatter in TENSORFLOW_CHATTER if chatter in result.stderr], result.stderr
+
+
 def test_an_unreadable_image_is_one_line_and_the_others_are_still_captioned(tmp_path, service_model_bundle):
     good, not_an_image = tmp_path / "good.jpg", tmp_path / "notes.jpg"
     good.write_bytes(jpeg_bytes(seed=62))
