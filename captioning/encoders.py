@@ -39,6 +39,8 @@ SPECS = {
 class ImageEncoder:
     """A Keras backbone plus its preprocessing; `encode` is the only call the rest of the code makes."""
 
+    runtime = "tensorflow"  # what computes the grid (captioning/encoder_runtimes.py: another one)
+
     def __init__(self, spec: EncoderSpec, backbone: keras.Model, classifier: tuple[np.ndarray, np.ndarray] | None = None,
                  weights_id: str | None = None):
         self.spec = spec

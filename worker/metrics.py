@@ -35,7 +35,10 @@ REQUESTS = Counter("captionbot_worker_requests_total", "Caption requests ended, 
 FAILURES = Counter(
     "captionbot_worker_failures_total", "Caption requests that failed for good, by reason", ["reason"]
 )
-MODEL = Info("captionbot_model", "The model version this worker serves (and its loaded canary)")
+MODEL = Info(
+    "captionbot_model",
+    "The model version this worker serves (and its loaded canary), and what runs its encoder",
+)
 MODEL_LOAD_SECONDS = Gauge(
     "captionbot_worker_model_load_seconds", "How long the last model bundle (active or canary) took to load"
 )
@@ -73,8 +76,10 @@ def reply_sent(photo_received_at: datetime) -> None:
     REPLY_SECONDS.observe(max(0.0, (datetime.now(timezone.utc) - _aware(photo_received_at)).total_seconds()))
 
 
-def serving(version: str | None, canary: str | None) -> None:
-    MODEL.info({"version": version or "", "canary": canary or ""})
+def serving(version: str | None, canary: str | None, encoder_runtime: str | None) -> None:
+    """`encoder_runtime`: the one the encoder really runs in, which is TensorFlow when
+    ENCODER_RUNTIME's could not be loaded (a fallback an operator should see)."""
+    MODEL.info({"version": version or "", "canary": canary or "", "encoder_runtime": encoder_runtime or ""})
 
 
 @contextmanager

@@ -194,7 +194,7 @@ class ModelWorker(SimpleWorker):
         loaded canary with its share), which it refused."""
         self._model_fields = {"model_version": serving or "", "model_refused": ",".join(sorted(refused)),
                               "model_canary": canary or ""}
-        metrics.serving(serving, canary)
+        metrics.serving(serving, canary, self.context.models.encoder_runtime)
         if self._born:  # before its birth RQ would take an existing hash for a live namesake
             self._write_model_fields()
 

@@ -74,6 +74,12 @@ class CaptionerHolder:
         return None if canary is None else canary.version
 
     @property
+    def encoder_runtime(self) -> str | None:
+        """What runs the active captioner's encoder (TensorFlow if ENCODER_RUNTIME's fell back)."""
+        captioner = self._captioner
+        return None if captioner is None else captioner.encoder.runtime
+
+    @property
     def refused(self) -> dict[str, str]:
         with self._lock:
             return dict(self._refused)
@@ -224,8 +230,10 @@ class CaptionerHolder:
             raise ModelNotFound(f"no model bundle at {path}: train one, or point MODEL_DIR at one")
         log.info("loading captioner from %s (encoder runtime: %s)", path, self._settings.encoder_runtime)
         with metrics.model_load():
-            return Captioner.load(
+            captioner = Captioner.load(
                 path, resnet50_weights=self._settings.resnet50_weights, max_pixels=self._settings.max_image_pixels,
                 encoder=encoder, encoder_runtime=self._settings.encoder_runtime,
                 encoder_cache_dir=self._settings.resolved_encoder_cache_dir,
             )
+        log.info("loaded model %s; its encoder runs in %s", captioner.version, captioner.encoder.runtime)
+        return captioner

@@ -141,7 +141,9 @@ def test_a_drawing_that_fails_is_apologised_for_and_the_next_press_queues_it_aga
     assert "Drawing" in press(stack, user_id, reply["message_id"], data)
     apology = stack.bot_says(user_id, "couldn't draw where I looked", after=reply["message_id"], timeout=60)
     assert apology["reply_to_message"]["message_id"] == reply["message_id"]
-    assert attention_job(stack, caption_id).get_status() == "failed"
+    # RQ runs the failure callback (the apology) before it marks the job failed
+    wait_until(lambda: attention_job(stack, caption_id).get_status() == "failed", timeout=15,
+               what="the drawing job to be marked failed")
 
     media_path.write_bytes(photo)
     assert "Drawing" in press(stack, user_id, reply["message_id"], data), "the failed drawing left no claim behind"
