@@ -187,3 +187,26 @@ def test_long_running_services_report_ready_through_readyz_on_their_metrics_port
 
 def test_the_bot_starts_once_a_caption_worker_is_ready(resolved):
     assert resolved["services"]["bot"]["depends_on"]["worker"]["condition"] == "service_healthy"
+
+
+def test_prometheus_finds_every_replica_of_each_process_it_scrapes():
+    """Each DNS name Prometheus looks up is a service or a network alias, and the bot job's names
+    reach both webhook replicas (one lookup of `bot` would miss bot-2)."""
+    services = yaml.safe_load(_config(profile="webhook", TELEGRAM_TOKEN="123456:token").stdout)["services"]
+    monitoring = yaml.safe_load(_config(profile="monitoring", TELEGRAM_TOKEN="123456:token").stdout)["services"]
+    [mount] = [volume for volume in monitoring["prometheus"]["volumes"] if volume.endswith(":/etc/prometheus/prometheus.yml:ro")]
+    scrape = yaml.safe_load(Path(mount.split(":")[0]).read_text())["scrape_configs"]
+
+    def answering(name: str) -> set[str]:
+        """The services whose containers Docker's DNS gives for `name`."""
+        return {service for service, spec in services.items()
+                if service == name or name in ((spec.get("networks") or {}).get("default") or {}).get("aliases", [])}
+
+    jobs = {job["job_name"]: {name for sd in job.get("dns_sd_configs", []) for name in sd["names"]} for job in scrape}
+    for job, names in jobs.items():
+        for name in names:
+            assert answering(name), f"{job}: no service answers {name}"
+    bots = {service for service, spec in services.items() if spec.get("command", [None])[0] == "bot"}
+    assert bots == {"bot", "bot-2"}
+    assert set().union(*(answering(name) for name in jobs["bot"])) == bots
+    assert set().union(*(answering(name) for name in jobs["worker"])) == {"worker"}
