@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,11 +50,10 @@ from training.pipeline import flickr8k_captions
 from training.plots import plot_training_curves
 from training.promotion import GATED_METRICS, decide_promotion
 from training.self_critical import with_feedback
-from training.stages import SelectionGate
+from training.stages import ProgressCallback, SelectionGate
 from training.train import EncoderTop, TrainConfig, Trainer
 
 log = logging.getLogger(__name__)
-ProgressCallback = Callable[[dict], None]
 FEATURE_CHUNK = 64
 FEEDBACK_FEATURES = "feedback-features"  # in the run's folder, while the run encodes its feedback photos
 
