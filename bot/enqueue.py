@@ -16,7 +16,8 @@ from bot.ratelimit import allow_photo
 from service.image_formats import may_be_accepted_image
 from service.runtime import AFTER_LAST_TRY_META, REPLY_TO_META, RETRIES_META, Runtime, caption_job_id
 from store.db import session_scope
-from store.queries import create_request, mark_failed
+from store.models import RequestStatus
+from store.queries import create_request, mark_failed, standing_request_for_message
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,25 @@ class Outcome(str, enum.Enum):
 class SubmitResult:
     outcome: Outcome
     request_id: int | None = None
+
+
+@dataclass(frozen=True)
+class StandingRequest:
+    """A photo's earlier request that has not failed: done (its caption's message, once known) or in hand."""
+
+    done: bool
+    reply_message_id: int | None
+
+
+def standing_request(runtime: Runtime, user_id: int, chat_id: int, message_id: int) -> StandingRequest | None:
+    """The photo's request that a second /caption should point to rather than repeat (a failed one
+    is asked again)."""
+    with session_scope(runtime.session_factory) as session:
+        request = standing_request_for_message(session, user_id, chat_id, message_id)
+        if request is None:
+            return None
+        caption = request.caption
+        return StandingRequest(request.status is RequestStatus.done, caption.reply_message_id if caption else None)
 
 
 def submit_photo(runtime: Runtime, photo: PhotoSubmission) -> SubmitResult:

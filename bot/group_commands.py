@@ -1,7 +1,8 @@
 """/caption and /auto: asking for a caption in a group, and letting a group's admins have every
 photo captioned.
 
-Try it in a group: reply /caption to someone's photo and the caption answers that photo. An admin
+Try it in a group: reply /caption to someone's photo and the caption answers that photo (asked
+again, the bot points to that caption, or says it is on its way, instead of captioning twice). An admin
 sends /auto on, and from then on every photo is captioned until /auto off; a member who is no
 admin is told so. /caption also works in a private chat, as a reply to an earlier photo.
 """
@@ -9,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 
-from telegram import ChatMember, Message, Update
+from telegram import ChatMember, Message, ReplyParameters, Update
 from telegram.ext import ContextTypes
 
 from bot import replies
 from bot.auto_captions import auto_captions_on, set_auto_captions
+from bot.enqueue import StandingRequest, standing_request
 from bot.groups import in_group
 from bot.photos import submit_message
 from bot.state import runtime_of
@@ -31,7 +33,23 @@ async def caption(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     asker = update.effective_user.id
     owner = photo.from_user.id if photo.from_user is not None else asker
+    earlier = await asyncio.to_thread(standing_request, runtime_of(context), owner, photo.chat_id, photo.message_id)
+    if earlier is not None:
+        await _point_to(message, earlier)
+        return
     await submit_message(photo, owner, context, asked_by=asker)
+
+
+async def _point_to(message: Message, earlier: StandingRequest) -> None:
+    """Answer a second /caption by pointing to the first one's caption (replying to that message, so
+    the chat quotes it; the words alone if it was deleted), or say it is on its way."""
+    if not earlier.done:
+        await message.reply_text(replies.ALREADY_CAPTIONING)
+    elif earlier.reply_message_id is None:
+        await message.reply_text(replies.ALREADY_CAPTIONED)
+    else:
+        await message.reply_text(replies.ALREADY_CAPTIONED, reply_parameters=ReplyParameters(
+            earlier.reply_message_id, allow_sending_without_reply=True))
 
 
 async def auto(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -35,6 +35,8 @@ GROUP_HELP = (
 )
 GROUP_HINT = "Reply /caption to a photo and I'll describe it. /help says more."
 CAPTION_USAGE = "Send /caption as a reply to a photo (or an image file), and I'll describe that photo."
+ALREADY_CAPTIONED = "I've described this photo already: my description is my reply to it."
+ALREADY_CAPTIONING = "I'm describing this photo already: the description is on its way."
 AUTO_GROUPS_ONLY = "/auto is for groups: here in our chat I describe every photo you send anyway."
 AUTO_USAGE = "Automatic descriptions are {state} in this group. /auto on or /auto off changes it (admins only)."
 AUTO_ADMINS_ONLY = "Sorry, only this group's admins can turn automatic descriptions on or off."

@@ -76,6 +76,22 @@ def create_request(
     return request
 
 
+def standing_request_for_message(session: Session, user_id: int, chat_id: int, message_id: int) -> CaptionRequest | None:
+    """The newest request for that sender's message that has not failed (queued, in hand or done),
+    with its caption loaded: a second /caption on the photo answers with it instead of a new request."""
+    return session.scalars(
+        select(CaptionRequest)
+        .where(
+            CaptionRequest.user_id == user_id,  # indexed; chat and message narrow it to the one photo
+            CaptionRequest.chat_id == chat_id,
+            CaptionRequest.message_id == message_id,
+            CaptionRequest.status != RequestStatus.failed,
+        )
+        .order_by(CaptionRequest.id.desc())
+        .limit(1)
+    ).first()
+
+
 def get_request(session: Session, request_id: int, *, for_update: bool = False) -> CaptionRequest | None:
     """The request, or None if it is gone (/forget).
 

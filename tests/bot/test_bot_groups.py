@@ -203,3 +203,24 @@ def test_forget_in_the_private_chat_closes_the_members_correction_question_in_a_
         assert session.scalars(select(Correction).where(Correction.user_id == member)).all() == []
     assert not any((m.get("reply_to_message") or {}).get("message_id") == late["message_id"]
                    for m in stack.client.messages(chat_id))
+
+
+def test_caption_asked_again_points_to_the_first_caption_and_a_failed_photo_is_captioned_again(stack):
+    chat_id, users = new_group(stack, poster="member", asker="member", other="member")
+    photo = stack.client.send_photo(users["poster"], jpeg_bytes(seed=7109), chat_id=chat_id)
+    stack.client.send_text(users["asker"], "/caption", reply_to_message_id=photo["message_id"], chat_id=chat_id)
+    caption = reply_in(stack, chat_id, photo["message_id"])
+    wait_until(lambda: requests_for(stack, chat_id, photo["message_id"])[0].status.value == "done", timeout=15,
+               what="the caption to be recorded as delivered")
+
+    stack.client.send_text(users["other"], "/caption", reply_to_message_id=photo["message_id"], chat_id=chat_id)
+    pointer = reply_in(stack, chat_id, caption["message_id"], timeout=15)
+
+    assert pointer["text"] == replies.ALREADY_CAPTIONED
+    assert len(requests_for(stack, chat_id, photo["message_id"])) == 1, "nothing captioned twice"
+
+    damaged = stack.client.send_photo(users["poster"], jpeg_bytes(seed=7110)[:300], chat_id=chat_id)
+    for attempt in (1, 2):
+        stack.client.send_text(users["asker"], "/caption", reply_to_message_id=damaged["message_id"], chat_id=chat_id)
+        wait_until(lambda: [r.status.value for r in requests_for(stack, chat_id, damaged["message_id"])]
+                   == ["failed"] * attempt, timeout=60, what=f"failed request {attempt}")

@@ -280,3 +280,22 @@ def test_a_photo_path_recorded_before_its_caption_is_found_by_forget_and_kept_wh
         assert queries.media_in_use(session, "sh/shared")
         assert not queries.media_in_use(session, "so/solo")
         assert not queries.record_media(session, mine, media_path="sh/shared", media_sha256="shared")
+
+
+def test_the_standing_request_for_a_message_is_its_newest_that_has_not_failed(any_session_factory):
+    with session_scope(any_session_factory) as session:
+        assert queries.standing_request_for_message(session, 70, 70, 5) is None
+        first = _photo(session, 70, message_id=5)
+        queries.mark_failed(session, first.id, "corrupt_image")
+        assert queries.standing_request_for_message(session, 70, 70, 5) is None, "a failed request is asked again"
+        second = _photo(session, 70, message_id=5)
+        assert queries.standing_request_for_message(session, 70, 70, 5).id == second.id  # queued
+        _photo(session, 71, message_id=5)  # another sender's message with the same number
+        queries.mark_running(session, second.id)
+        assert queries.standing_request_for_message(session, 70, 70, 5).id == second.id
+        captioned = _captioned(session, 70, "cd/cdef", message_id=6)
+    with session_scope(any_session_factory) as session:
+        done = queries.standing_request_for_message(session, 70, 70, 6)
+        assert done.status is RequestStatus.done and done.caption.id == captioned.id
+        assert done.caption.reply_message_id == 1006
+        assert queries.standing_request_for_message(session, 71, 71, 6) is None
