@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,16 +29,10 @@ from captioning.bundle import read_bundle_config  # noqa: E402
 from captioning.encoder_files import cached_onnx  # noqa: E402
 from captioning.encoders import build_encoder  # noqa: E402
 from captioning.onnx_sessions import onnxruntime_grid  # noqa: E402
+from training.cpu import machine_facts  # noqa: E402
 
 BATCH_SIZES = (1, 2, 4, 8, 16, 32)
 PHOTOS = 32  # each timing encodes this many photos, in batches of the size measured
-
-
-def cpu_model() -> str:
-    for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-        if line.startswith("Model name"):
-            return line.split(":", 1)[1].strip()
-    return "?"
 
 
 def main() -> None:
@@ -78,8 +71,7 @@ def main() -> None:
                                 for name, by_batch in timings.items()},
         "ms_per_photo_p90": {name: {str(b): round(float(np.percentile(v, 90)), 1) for b, v in by_batch.items()}
                              for name, by_batch in timings.items()},
-        "machine": {"cpu_model": cpu_model(), "cpus": os.cpu_count(),
-                    "load_average_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}},
+        "machine": machine_facts(load_before),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     args.output.write_text(json.dumps(result, indent=2) + "\n")

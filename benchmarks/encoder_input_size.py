@@ -36,7 +36,7 @@ from captioning.encoders import SPECS, ImageEncoder, build_efficientnet_lite  # 
 from captioning.images import load_image_array  # noqa: E402
 from captioning.metrics import score_captions, tokenize_captions  # noqa: E402
 from captioning.specificity import caption_specificity, reference_specificity  # noqa: E402
-from training.cpu import cpu_model  # noqa: E402
+from training.cpu import machine_facts  # noqa: E402
 from training.evaluate import caption_split  # noqa: E402
 from training.pipeline import flickr8k_captions  # noqa: E402
 
@@ -161,8 +161,7 @@ def main() -> None:
                      f"{BOOTSTRAP_SAMPLES} resamples of the photos",
         "references": reference_specificity(references),
         "sizes": results,
-        "machine": {"cpu_model": cpu_model(), "cpus": os.cpu_count(),
-                    "load_average_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}},
+        "machine": machine_facts(load_before),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     output.write_text(json.dumps(report, indent=2) + "\n")

@@ -40,7 +40,7 @@ from captioning.images import load_image_array  # noqa: E402
 from captioning.metrics import score_captions  # noqa: E402
 from captioning.onnx_sessions import onnxruntime_grid  # noqa: E402
 from captioning.specificity import caption_specificity, reference_specificity  # noqa: E402
-from training.cpu import cpu_model  # noqa: E402
+from training.cpu import machine_facts  # noqa: E402
 from training.evaluate import caption_split  # noqa: E402
 from training.pipeline import flickr8k_captions  # noqa: E402
 
@@ -165,8 +165,7 @@ def main() -> None:
                   f"call, {args.timing_rounds} rounds at batch 1 and 2, a third as many at 32",
         "references": reference_specificity(references),
         "variants": variants,
-        "machine": {"cpu_model": cpu_model(), "cpus": os.cpu_count(),
-                    "load_average_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}},
+        "machine": machine_facts(load_before),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     args.output.write_text(json.dumps(report, indent=2) + "\n")

@@ -136,14 +136,9 @@ def export_onnx(model_dir: Path, cache_dir: Path) -> dict:
     code = f"""
 import json, time
 from pathlib import Path
-from captioning.bundle import encoder_top_weights, read_bundle_config
-from captioning.encoder_files import cached_onnx
-from captioning.encoders import build_encoder
-config = read_bundle_config(Path({str(model_dir)!r}))
-top = encoder_top_weights(Path({str(model_dir)!r}), config)
-encoder = build_encoder(config.encoder, top_weights=top)
+from captioning.encoder_files import bundle_onnx
 t0 = time.perf_counter()
-path = cached_onnx(encoder, Path({str(cache_dir)!r}), top)
+path = bundle_onnx(Path({str(model_dir)!r}), Path({str(cache_dir)!r}))
 print(json.dumps({{"path": str(path), "export_s": time.perf_counter() - t0,
                   "manifest": json.loads(path.with_suffix(".json").read_text())}}))
 """

@@ -194,20 +194,14 @@ def _decoder_loads(path) -> bool:
 
 def run_export_encoder(args: argparse.Namespace) -> int:
     """The encoder as Captioner.load builds it for this bundle (with its fine-tuned top), in the cache."""
-    from captioning.bundle import encoder_top_weights, read_bundle_config
-    from captioning.encoder_files import cached_onnx
-    from captioning.encoders import build_encoder
+    from captioning.encoder_files import bundle_onnx
     from captioning.onnx_sessions import EncoderRuntimeError
     from service.settings import get_settings
 
     settings = get_settings()
     bundle = args.model or settings.model_dir
-    config = read_bundle_config(bundle)
-    top_weights = encoder_top_weights(bundle, config)
-    resnet50_weights = settings.resnet50_weights or "imagenet"
-    encoder = build_encoder(config.encoder, resnet50_weights=resnet50_weights, top_weights=top_weights)
     try:
-        path = cached_onnx(encoder, settings.resolved_encoder_cache_dir, top_weights, resnet50_weights)
+        path = bundle_onnx(bundle, settings.resolved_encoder_cache_dir, settings.resnet50_weights or "imagenet")
     except EncoderRuntimeError as error:
         print(f"Not exported: {error}", file=sys.stderr)
         return 1

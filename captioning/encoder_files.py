@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from captioning.encoders import ImageEncoder
+from captioning.bundle import encoder_top_weights, read_bundle_config
+from captioning.encoders import ImageEncoder, build_encoder
 from captioning.onnx_sessions import EncoderRuntimeError
 
 log = logging.getLogger(__name__)
@@ -136,3 +137,12 @@ def cached_onnx(encoder: ImageEncoder, cache_dir: Path, top_weights: Path | None
             return onnx_path
     except OSError as error:
         raise EncoderRuntimeError(f"cannot keep the exported encoder in {cache_dir}: {error}") from error
+
+
+def bundle_onnx(bundle_dir: Path, cache_dir: Path, resnet50_weights: str | Path = "imagenet") -> Path:
+    """The ONNX file of a bundle's encoder (its fine-tuned top included), built as Captioner.load
+    builds it and made if missing: what `captionbot model export-encoder` and the benchmarks ask for."""
+    config = read_bundle_config(bundle_dir)
+    top_weights = encoder_top_weights(bundle_dir, config)
+    encoder = build_encoder(config.encoder, resnet50_weights=resnet50_weights, top_weights=top_weights)
+    return cached_onnx(encoder, cache_dir, top_weights, resnet50_weights)

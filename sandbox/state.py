@@ -68,7 +68,6 @@ class ChatRecord:
     version: int = 0  # the sandbox's version at this chat's last change
     bot_version: int = 0  # ... and at the last change to the bot's messages in it
 
-
     def find(self, message_id: int) -> dict[str, Any] | None:
         for message in self.messages:
             if message["message_id"] == message_id:

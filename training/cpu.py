@@ -2,6 +2,7 @@
 training speed (bfloat16 above all) and the benchmarks' numbers depend on which."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -26,6 +27,13 @@ def _first_field(cpuinfo: str, name: str) -> str | None:
 def cpu_model(cpuinfo: str | None = None) -> str:
     """The CPU's model name; `cpuinfo` is /proc/cpuinfo's text (read if not given)."""
     return _first_field(_cpuinfo(cpuinfo), "model name") or "unknown"
+
+
+def machine_facts(load_before: float) -> dict:
+    """What a benchmark's result names its machine by: the CPU, its cores, and the 1-minute load
+    average when the run began and now (a busy machine's figures are upper bounds)."""
+    return {"cpu_model": cpu_model(), "cpus": os.cpu_count(),
+            "load_average_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}}
 
 
 def cpu_flags(cpuinfo: str | None = None) -> set[str]:
